@@ -133,35 +133,47 @@ impl<E: Env> VecEnv<E> {
         }
         self.check(actions)?;
         self.finished.clear();
-        let d = self.obs_dim;
-        let act_dim = self.spec.action_space.flat_dim();
-        for (i, env) in self.envs.iter_mut().enumerate() {
-            let action = match actions {
-                Actions::Discrete(a) => Action::Discrete(a[i]),
-                Actions::Continuous(a) => Action::Continuous(&a[i * act_dim..(i + 1) * act_dim]),
-            };
-            let step = env.step(action)?;
-            let (reward, terminated, truncated) = (step.reward, step.terminated, step.truncated);
-            let row = i * d..(i + 1) * d;
-            self.final_observations[row.clone()].copy_from_slice(step.observation);
-            self.rewards[i] = reward as f32;
-            self.terminated[i] = terminated;
-            self.truncated[i] = truncated;
-            self.returns[i] += reward;
-            self.lengths[i] += 1;
-            if terminated || truncated {
-                self.finished.push(EpisodeEnd {
-                    env: i,
-                    episodic_return: self.returns[i],
-                    episodic_length: self.lengths[i],
-                    terminated,
-                });
-                self.returns[i] = 0.0;
-                self.lengths[i] = 0;
-                self.observations[row].copy_from_slice(env.reset(None));
-            } else {
-                self.observations[row.clone()].copy_from_slice(&self.final_observations[row]);
+        match actions {
+            Actions::Discrete(a) => {
+                for (i, &a) in a.iter().enumerate() {
+                    self.step_one(i, Action::Discrete(a))?;
+                }
             }
+            Actions::Continuous(a) => {
+                let d = self.spec.action_space.flat_dim();
+                for (i, a) in a.chunks_exact(d).enumerate() {
+                    self.step_one(i, Action::Continuous(a))?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    #[inline(always)]
+    fn step_one(&mut self, i: usize, action: Action<'_>) -> Result<()> {
+        let d = self.obs_dim;
+        let env = &mut self.envs[i];
+        let step = env.step(action)?;
+        let (reward, terminated, truncated) = (step.reward, step.terminated, step.truncated);
+        let row = i * d..(i + 1) * d;
+        self.final_observations[row.clone()].copy_from_slice(step.observation);
+        self.rewards[i] = reward as f32;
+        self.terminated[i] = terminated;
+        self.truncated[i] = truncated;
+        self.returns[i] += reward;
+        self.lengths[i] += 1;
+        if terminated || truncated {
+            self.finished.push(EpisodeEnd {
+                env: i,
+                episodic_return: self.returns[i],
+                episodic_length: self.lengths[i],
+                terminated,
+            });
+            self.returns[i] = 0.0;
+            self.lengths[i] = 0;
+            self.observations[row].copy_from_slice(env.reset(None));
+        } else {
+            self.observations[row.clone()].copy_from_slice(&self.final_observations[row]);
         }
         Ok(())
     }
