@@ -25,7 +25,9 @@ fn main() -> Result<(), rl_core::Error> {
                 let continuous;
                 let action = match (&spec.action_space, id) {
                     // The balancing controller of the conformance traces.
-                    (_, EnvId::CartPole) => Action::Discrete(usize::from(obs[2] + 0.5 * obs[3] > 0.0)),
+                    (_, EnvId::CartPole) => {
+                        Action::Discrete(usize::from(obs[2] + 0.5 * obs[3] > 0.0))
+                    }
                     // Push with the velocity: builds the swing that reaches the flag.
                     (_, EnvId::MountainCar) => Action::Discrete(if obs[1] > 0.0 { 2 } else { 0 }),
                     (Space::Discrete { n }, _) => Action::Discrete(r.random_range(0..*n)),
@@ -39,8 +41,14 @@ fn main() -> Result<(), rl_core::Error> {
                 steps += 1;
                 obs.copy_from_slice(step.observation);
                 if step.terminated || step.truncated {
-                    let how = if step.terminated { "terminated" } else { "truncated" };
-                    println!("  episode {episode}: return {total:9.3} over {steps:3} steps ({how})");
+                    let how = if step.terminated {
+                        "terminated"
+                    } else {
+                        "truncated"
+                    };
+                    println!(
+                        "  episode {episode}: return {total:9.3} over {steps:3} steps ({how})"
+                    );
                     break;
                 }
             }

@@ -1,1 +1,42 @@
-//! rl-models
+//! rl-models: Burn modules generic over the backend, for policy-gradient learners.
+//!
+//! Each module is a Config/Module pair in Burn's style: [`MlpConfig`] / [`Mlp`] (the
+//! trunk), [`CategoricalHeadConfig`] / [`CategoricalHead`], [`GaussianHeadConfig`] /
+//! [`GaussianHead`], [`ValueHeadConfig`] / [`ValueHead`], and the lesson's
+//! [`ActorCriticConfig`] / [`ActorCritic`]. [`distributions`] holds log-probabilities,
+//! entropies and host-side sampling. [`backend`] is the one place that names a concrete
+//! backend, chosen by cargo feature. This crate knows nothing of environments or
+//! training.
+//!
+//! ```
+//! use burn::prelude::*;
+//! use rl_models::backend::{Backend as B, device};
+//! use rl_models::{ActionHead, ActorCriticConfig};
+//!
+//! let dev = device();
+//! let cfg = ActorCriticConfig::new(4, ActionHead::Categorical { n_actions: 2 });
+//! let model = cfg.init_seeded::<B>(&mut rl_core::rng::seeded(0), &dev);
+//! let obs = Tensor::<B, 2>::zeros([3, 4], &dev);
+//! let (logits, value) = model.forward(obs);
+//! assert_eq!(logits.dims(), [3, 2]);
+//! assert_eq!(value.unwrap().dims(), [3]);
+//! ```
+#![warn(missing_docs)]
+
+mod activation;
+mod actor_critic;
+pub mod backend;
+pub mod distributions;
+mod heads;
+pub mod init;
+mod mlp;
+
+pub use activation::{Activation, fast_tanh};
+pub use actor_critic::{
+    ActionBatch, ActionHead, ActorCritic, ActorCriticConfig, PolicyHead, ValueNetwork,
+};
+pub use heads::{
+    CategoricalHead, CategoricalHeadConfig, GaussianHead, GaussianHeadConfig, ValueHead,
+    ValueHeadConfig,
+};
+pub use mlp::{Mlp, MlpConfig};

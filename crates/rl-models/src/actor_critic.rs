@@ -1,0 +1,226 @@
+//! The lesson's actor-critic: a shared trunk with policy and value heads, or separate
+//! policy and value networks, or no value at all (vanilla REINFORCE).
+
+use burn::prelude::*;
+use rl_core::rng::Rng;
+use serde::{Deserialize, Serialize};
+
+use crate::activation::Activation;
+use crate::distributions::{
+    categorical_entropy, categorical_log_prob, gaussian_entropy, gaussian_log_prob,
+};
+use crate::heads::{
+    CategoricalHead, CategoricalHeadConfig, GaussianHead, GaussianHeadConfig, ValueHead,
+    ValueHeadConfig,
+};
+use crate::mlp::{Mlp, MlpConfig};
+
+/// The kind of policy head, from the environment's action space.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ActionHead {
+    /// A categorical distribution over `n_actions` (discrete action spaces).
+    Categorical {
+        /// Number of actions.
+        n_actions: usize,
+    },
+    /// A diagonal Gaussian over `action_dim` components (box action spaces).
+    Gaussian {
+        /// Action dimension.
+        action_dim: usize,
+    },
+}
+
+impl ActionHead {
+    /// The width of the head's output: logits or means.
+    pub fn width(self) -> usize {
+        match self {
+            ActionHead::Categorical { n_actions } => n_actions,
+            ActionHead::Gaussian { action_dim } => action_dim,
+        }
+    }
+}
+
+/// Where the value function lives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum ValueNetwork {
+    /// No value head: vanilla REINFORCE.
+    None,
+    /// A value head on the policy's trunk (the lesson).
+    #[default]
+    Shared,
+    /// A value head on its own trunk of the same shape.
+    Separate,
+}
+
+/// Configuration of an [`ActorCritic`]; the defaults are the lesson's.
+#[derive(Config, Debug)]
+pub struct ActorCriticConfig {
+    /// Observation size.
+    pub obs_dim: usize,
+    /// The policy head.
+    pub action: ActionHead,
+    /// Hidden layer sizes of the trunk.
+    #[config(default = "vec![64, 64]")]
+    pub hidden: Vec<usize>,
+    /// The trunk's activation.
+    #[config(default = "Activation::Tanh")]
+    pub activation: Activation,
+    /// Where the value function lives.
+    #[config(default = "ValueNetwork::Shared")]
+    pub value: ValueNetwork,
+    /// Initial log-std of a Gaussian head.
+    #[config(default = 0.0)]
+    pub init_log_std: f32,
+}
+
+/// The policy head.
+#[derive(Module, Debug)]
+pub enum PolicyHead<B: Backend> {
+    /// Logits of a categorical policy.
+    Categorical(CategoricalHead<B>),
+    /// Means and log-std of a diagonal Gaussian policy.
+    Gaussian(GaussianHead<B>),
+}
+
+/// A batch of actions, as the policy head's kind wants them.
+#[derive(Debug, Clone)]
+pub enum ActionBatch<B: Backend> {
+    /// `[batch]` indices.
+    Discrete(Tensor<B, 1, Int>),
+    /// `[batch, action_dim]` values.
+    Continuous(Tensor<B, 2>),
+}
+
+impl<B: Backend> PolicyHead<B> {
+    /// Trunk features to logits or means.
+    pub fn forward(&self, h: Tensor<B, 2>) -> Tensor<B, 2> {
+        match self {
+            PolicyHead::Categorical(head) => head.forward(h),
+            PolicyHead::Gaussian(head) => head.forward(h),
+        }
+    }
+
+    /// `log pi(a|s)` per row, from this head's output: `[batch]`.
+    ///
+    /// # Panics
+    /// If the actions' kind is not the head's (a programming error, not bad input).
+    pub fn log_prob(&self, out: Tensor<B, 2>, actions: ActionBatch<B>) -> Tensor<B, 1> {
+        match (self, actions) {
+            (PolicyHead::Categorical(_), ActionBatch::Discrete(a)) => categorical_log_prob(out, a),
+            (PolicyHead::Gaussian(head), ActionBatch::Continuous(a)) => {
+                gaussian_log_prob(out, head.log_std.val(), a)
+            }
+            _ => panic!("action batch of the wrong kind for the policy head"),
+        }
+    }
+
+    /// The policy's entropy per row (`[batch]`), or once for a Gaussian head (`[1]`,
+    /// state-independent).
+    pub fn entropy(&self, out: Tensor<B, 2>) -> Tensor<B, 1> {
+        match self {
+            PolicyHead::Categorical(_) => categorical_entropy(out),
+            PolicyHead::Gaussian(head) => gaussian_entropy(head.log_std.val()),
+        }
+    }
+}
+
+/// The lesson's actor-critic network.
+#[derive(Module, Debug)]
+pub struct ActorCritic<B: Backend> {
+    /// The policy's trunk (shared with the value head when [`ValueNetwork::Shared`]).
+    pub trunk: Mlp<B>,
+    /// The policy head.
+    pub policy: PolicyHead<B>,
+    /// The value head, unless [`ValueNetwork::None`].
+    pub value: Option<ValueHead<B>>,
+    /// The value's own trunk with [`ValueNetwork::Separate`].
+    pub value_trunk: Option<Mlp<B>>,
+}
+
+impl ActorCriticConfig {
+    fn trunk(&self) -> MlpConfig {
+        MlpConfig::new(self.obs_dim)
+            .with_hidden(self.hidden.clone())
+            .with_activation(self.activation)
+    }
+
+    /// Burn's standard initialisation, from the backend's generator.
+    pub fn init<B: Backend>(&self, device: &B::Device) -> ActorCritic<B> {
+        let trunk = self.trunk();
+        let d = trunk.d_output();
+        let policy = match self.action {
+            ActionHead::Categorical { n_actions } => {
+                PolicyHead::Categorical(CategoricalHeadConfig::new(d, n_actions).init(device))
+            }
+            ActionHead::Gaussian { action_dim } => PolicyHead::Gaussian(
+                GaussianHeadConfig::new(d, action_dim)
+                    .with_init_log_std(self.init_log_std)
+                    .init(device),
+            ),
+        };
+        ActorCritic {
+            trunk: trunk.init(device),
+            policy,
+            value: (self.value != ValueNetwork::None).then(|| ValueHeadConfig::new(d).init(device)),
+            value_trunk: (self.value == ValueNetwork::Separate).then(|| trunk.init(device)),
+        }
+    }
+
+    /// PyTorch's initialisation, every weight drawn from `rng` in a fixed order (trunk,
+    /// policy head, value trunk, value head): the same seed gives the same network on
+    /// every backend.
+    pub fn init_seeded<B: Backend>(&self, rng: &mut Rng, device: &B::Device) -> ActorCritic<B> {
+        let trunk_cfg = self.trunk();
+        let d = trunk_cfg.d_output();
+        let trunk = trunk_cfg.init_seeded(rng, device);
+        let policy = match self.action {
+            ActionHead::Categorical { n_actions } => PolicyHead::Categorical(
+                CategoricalHeadConfig::new(d, n_actions).init_seeded(rng, device),
+            ),
+            ActionHead::Gaussian { action_dim } => PolicyHead::Gaussian(
+                GaussianHeadConfig::new(d, action_dim)
+                    .with_init_log_std(self.init_log_std)
+                    .init_seeded(rng, device),
+            ),
+        };
+        let value_trunk =
+            (self.value == ValueNetwork::Separate).then(|| trunk_cfg.init_seeded(rng, device));
+        let value = (self.value != ValueNetwork::None)
+            .then(|| ValueHeadConfig::new(d).init_seeded(rng, device));
+        ActorCritic {
+            trunk,
+            policy,
+            value,
+            value_trunk,
+        }
+    }
+}
+
+impl<B: Backend> ActorCritic<B> {
+    /// Logits (categorical) or means (Gaussian), `[batch, width]`, without the value.
+    pub fn policy_forward(&self, obs: Tensor<B, 2>) -> Tensor<B, 2> {
+        self.policy.forward(self.trunk.forward(obs))
+    }
+
+    /// The policy head's output and, if there is a value head, `V(s)` `[batch]`; the
+    /// shared trunk runs once.
+    pub fn forward(&self, obs: Tensor<B, 2>) -> (Tensor<B, 2>, Option<Tensor<B, 1>>) {
+        let h = self.trunk.forward(obs.clone());
+        let value = self.value.as_ref().map(|head| match &self.value_trunk {
+            Some(vt) => head.forward(vt.forward(obs)),
+            None => head.forward(h.clone()),
+        });
+        (self.policy.forward(h), value)
+    }
+
+    /// `V(s)` `[batch]`, if there is a value head.
+    pub fn value_forward(&self, obs: Tensor<B, 2>) -> Option<Tensor<B, 1>> {
+        let head = self.value.as_ref()?;
+        Some(match &self.value_trunk {
+            Some(vt) => head.forward(vt.forward(obs)),
+            None => head.forward(self.trunk.forward(obs)),
+        })
+    }
+}

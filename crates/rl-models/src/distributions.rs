@@ -1,0 +1,195 @@
+//! Log-probabilities, entropies and sampling for both policy heads.
+//!
+//! The tensor functions are differentiable and numerically stable (log-softmax, never
+//! `log(softmax)`). Sampling happens on the host from read-back logits or means, with
+//! rl-core's generator: reproducible from the run's seed on every backend, and one
+//! read-back per step batch.
+
+use burn::prelude::*;
+use burn::tensor::activation::log_softmax;
+use rl_core::rng::{Rng, RngExt};
+
+/// `ln(2 pi) / 2`.
+const HALF_LN_2PI: f32 = 0.918_938_5;
+
+/// Categorical log-probabilities of `actions` `[batch]` under `logits`
+/// `[batch, n]`: `[batch]`.
+pub fn categorical_log_prob<B: Backend>(
+    logits: Tensor<B, 2>,
+    actions: Tensor<B, 1, Int>,
+) -> Tensor<B, 1> {
+    log_softmax(logits, 1)
+        .gather(1, actions.unsqueeze_dim(1))
+        .squeeze_dim(1)
+}
+
+/// Categorical entropy `-sum p log p` per row: `[batch]`.
+pub fn categorical_entropy<B: Backend>(logits: Tensor<B, 2>) -> Tensor<B, 1> {
+    let logp = log_softmax(logits, 1);
+    (logp.clone().exp() * logp).sum_dim(1).neg().squeeze_dim(1)
+}
+
+/// Diagonal Gaussian log-density of `actions` `[batch, d]`, summed over components:
+/// `[batch]`.
+pub fn gaussian_log_prob<B: Backend>(
+    mean: Tensor<B, 2>,
+    log_std: Tensor<B, 1>,
+    actions: Tensor<B, 2>,
+) -> Tensor<B, 1> {
+    let log_std = log_std.unsqueeze_dim::<2>(0);
+    let z = (actions - mean) * log_std.clone().neg().exp();
+    (z.powi_scalar(2).mul_scalar(-0.5) - log_std)
+        .sub_scalar(HALF_LN_2PI)
+        .sum_dim(1)
+        .squeeze_dim(1)
+}
+
+/// Diagonal Gaussian entropy `sum(log_std + (1 + ln 2 pi) / 2)`: a scalar `[1]`.
+pub fn gaussian_entropy<B: Backend>(log_std: Tensor<B, 1>) -> Tensor<B, 1> {
+    log_std.add_scalar(0.5 + HALF_LN_2PI).sum()
+}
+
+/// Samples one action per row of host `logits` (`rows * n` values, row-major) into
+/// `out`, by inverting the CDF of the softmax with one uniform draw per row. With
+/// `greedy`, takes the arg-max (the first on ties) and draws nothing.
+pub fn sample_categorical(
+    logits: &[f32],
+    n: usize,
+    rng: &mut Rng,
+    greedy: bool,
+    out: &mut [usize],
+) {
+    debug_assert_eq!(logits.len(), n * out.len(), "logits and output disagree");
+    for (row, a) in logits.chunks_exact(n).zip(out.iter_mut()) {
+        let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+        if greedy {
+            *a = row.iter().position(|&l| l == max).unwrap_or(0);
+            continue;
+        }
+        let total: f32 = row.iter().map(|&l| (l - max).exp()).sum();
+        let u = rng.random::<f32>() * total;
+        let mut acc = 0.0;
+        *a = n - 1;
+        for (i, &l) in row.iter().enumerate() {
+            acc += (l - max).exp();
+            if u < acc {
+                *a = i;
+                break;
+            }
+        }
+    }
+}
+
+/// Samples `mean + exp(log_std) * z`, `z` standard normal, for every row of host `mean`
+/// (`rows * d` values) into `out`. With `greedy`, returns the mean.
+pub fn sample_gaussian(
+    mean: &[f32],
+    log_std: &[f32],
+    rng: &mut Rng,
+    greedy: bool,
+    out: &mut [f32],
+) {
+    let d = log_std.len();
+    debug_assert_eq!(mean.len(), out.len(), "means and output disagree");
+    for (i, (m, a)) in mean.iter().zip(out.iter_mut()).enumerate() {
+        *a = if greedy {
+            *m
+        } else {
+            m + log_std[i % d].exp() * standard_normal(rng)
+        };
+    }
+}
+
+/// One standard normal draw (Box-Muller; the second value is discarded so that every
+/// draw consumes the same amount of the stream).
+fn standard_normal(rng: &mut Rng) -> f32 {
+    let u1: f64 = 1.0 - rng.random::<f64>(); // in (0, 1]
+    let u2: f64 = rng.random::<f64>();
+    ((-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()) as f32
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backend::{Backend as B, device};
+    use rl_core::rng;
+
+    #[test]
+    fn categorical_log_prob_and_entropy_by_hand() {
+        let dev = device();
+        let logits = Tensor::<B, 2>::from_data(
+            TensorData::new(vec![0.0_f32, 0.0, 1000.0, 0.0], [2, 2]),
+            &dev,
+        );
+        let actions = Tensor::<B, 1, Int>::from_data(TensorData::new(vec![1_i64, 1], [2]), &dev);
+        let lp: Vec<f32> = categorical_log_prob(logits.clone(), actions)
+            .into_data()
+            .to_vec()
+            .unwrap();
+        assert!((lp[0] - 0.5_f32.ln()).abs() < 1e-6);
+        // Large logits stay finite: log p = -1000 exactly, no NaN from exp overflow.
+        assert!((lp[1] + 1000.0).abs() < 1e-3, "{lp:?}");
+        let h: Vec<f32> = categorical_entropy(logits).into_data().to_vec().unwrap();
+        assert!(
+            (h[0] - 2.0_f32.ln()).abs() < 1e-6 && h[1].abs() < 1e-6,
+            "{h:?}"
+        );
+    }
+
+    #[test]
+    fn gaussian_log_prob_and_entropy_by_hand() {
+        let dev = device();
+        let mean = Tensor::<B, 2>::from_data(TensorData::new(vec![0.0_f32, 1.0], [1, 2]), &dev);
+        let log_std =
+            Tensor::<B, 1>::from_data(TensorData::new(vec![0.0_f32, 2.0_f32.ln()], [2]), &dev);
+        let a = Tensor::<B, 2>::from_data(TensorData::new(vec![1.0_f32, 1.0], [1, 2]), &dev);
+        let lp: f32 = gaussian_log_prob(mean, log_std.clone(), a).into_scalar();
+        // N(1; 0, 1) and N(1; 1, 2): -0.5 - c, and -ln 2 - c.
+        let want = -0.5 - 2.0 * HALF_LN_2PI - 2.0_f32.ln();
+        assert!((lp - want).abs() < 1e-5, "{lp} vs {want}");
+        let h: f32 = gaussian_entropy(log_std).into_scalar();
+        assert!((h - (2.0_f32.ln() + 2.0 * (0.5 + HALF_LN_2PI))).abs() < 1e-5);
+    }
+
+    #[test]
+    fn categorical_sampling_matches_the_probabilities_and_the_seed() {
+        let logits = [0.0_f32, (3.0_f32).ln(), f32::NEG_INFINITY.max(-1e30)];
+        let n = 40_000;
+        let mut r = rng::seeded(3);
+        let mut counts = [0usize; 3];
+        let mut out = [0usize];
+        for _ in 0..n {
+            sample_categorical(&logits, 3, &mut r, false, &mut out);
+            counts[out[0]] += 1;
+        }
+        // p = 0.25, 0.75, 0: within 4 standard deviations.
+        let p1 = counts[1] as f64 / n as f64;
+        assert!(
+            (p1 - 0.75).abs() < 4.0 * (0.75 * 0.25 / n as f64).sqrt(),
+            "{counts:?}"
+        );
+        assert_eq!(counts[2], 0);
+        let draw = |seed| {
+            let mut r = rng::seeded(seed);
+            let mut out = [0usize; 64];
+            sample_categorical(&[0.1, 0.2, 0.3].repeat(64), 3, &mut r, false, &mut out);
+            out
+        };
+        assert_eq!(draw(9), draw(9));
+        assert_ne!(draw(9), draw(10));
+        sample_categorical(&[0.0, 2.0, 2.0], 3, &mut r, true, &mut out);
+        assert_eq!(out[0], 1, "greedy takes the first maximum");
+    }
+
+    #[test]
+    fn gaussian_sampling_has_the_right_moments() {
+        let mut r = rng::seeded(4);
+        let n = 40_000;
+        let mut out = vec![0.0; n];
+        sample_gaussian(&vec![1.0; n], &[0.5_f32.ln()], &mut r, false, &mut out);
+        let mean = out.iter().sum::<f32>() / n as f32;
+        let var = out.iter().map(|x| (x - mean).powi(2)).sum::<f32>() / (n - 1) as f32;
+        assert!((mean - 1.0).abs() < 0.01, "{mean}");
+        assert!((var - 0.25).abs() < 0.01, "{var}");
+    }
+}

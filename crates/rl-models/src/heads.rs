@@ -1,0 +1,138 @@
+//! Policy and value heads.
+
+use burn::module::Param;
+use burn::nn::{Linear, LinearConfig};
+use burn::prelude::*;
+use rl_core::rng::Rng;
+
+use crate::init::linear_seeded;
+
+/// Configuration of a [`CategoricalHead`].
+#[derive(Config, Debug)]
+pub struct CategoricalHeadConfig {
+    /// Input size (the trunk's output).
+    pub d_input: usize,
+    /// Number of actions.
+    pub n_actions: usize,
+}
+
+/// Logits of a categorical policy over `n_actions`.
+#[derive(Module, Debug)]
+pub struct CategoricalHead<B: Backend> {
+    /// Features to logits.
+    pub linear: Linear<B>,
+}
+
+impl CategoricalHeadConfig {
+    /// Burn's standard initialisation.
+    pub fn init<B: Backend>(&self, device: &B::Device) -> CategoricalHead<B> {
+        CategoricalHead {
+            linear: LinearConfig::new(self.d_input, self.n_actions).init(device),
+        }
+    }
+
+    /// PyTorch's initialisation, drawn from `rng`.
+    pub fn init_seeded<B: Backend>(&self, rng: &mut Rng, device: &B::Device) -> CategoricalHead<B> {
+        CategoricalHead {
+            linear: linear_seeded(self.d_input, self.n_actions, rng, device),
+        }
+    }
+}
+
+impl<B: Backend> CategoricalHead<B> {
+    /// `[batch, d_input]` to logits `[batch, n_actions]`.
+    pub fn forward(&self, h: Tensor<B, 2>) -> Tensor<B, 2> {
+        self.linear.forward(h)
+    }
+}
+
+/// Configuration of a [`GaussianHead`].
+#[derive(Config, Debug)]
+pub struct GaussianHeadConfig {
+    /// Input size (the trunk's output).
+    pub d_input: usize,
+    /// Action dimension.
+    pub action_dim: usize,
+    /// The initial log standard deviation of every component.
+    #[config(default = 0.0)]
+    pub init_log_std: f32,
+}
+
+/// A diagonal Gaussian policy: a state-dependent mean and a state-independent log-std
+/// parameter, as in PPO's continuous-control setting.
+#[derive(Module, Debug)]
+pub struct GaussianHead<B: Backend> {
+    /// Features to means.
+    pub mean: Linear<B>,
+    /// The log standard deviation, `[action_dim]`.
+    pub log_std: Param<Tensor<B, 1>>,
+}
+
+impl GaussianHeadConfig {
+    /// Burn's standard initialisation.
+    pub fn init<B: Backend>(&self, device: &B::Device) -> GaussianHead<B> {
+        GaussianHead {
+            mean: LinearConfig::new(self.d_input, self.action_dim).init(device),
+            log_std: self.log_std(device),
+        }
+    }
+
+    /// PyTorch's initialisation, drawn from `rng`.
+    pub fn init_seeded<B: Backend>(&self, rng: &mut Rng, device: &B::Device) -> GaussianHead<B> {
+        GaussianHead {
+            mean: linear_seeded(self.d_input, self.action_dim, rng, device),
+            log_std: self.log_std(device),
+        }
+    }
+
+    fn log_std<B: Backend>(&self, device: &B::Device) -> Param<Tensor<B, 1>> {
+        Param::from_data(
+            TensorData::new(vec![self.init_log_std; self.action_dim], [self.action_dim]),
+            device,
+        )
+    }
+}
+
+impl<B: Backend> GaussianHead<B> {
+    /// `[batch, d_input]` to the means `[batch, action_dim]`.
+    pub fn forward(&self, h: Tensor<B, 2>) -> Tensor<B, 2> {
+        self.mean.forward(h)
+    }
+}
+
+/// Configuration of a [`ValueHead`].
+#[derive(Config, Debug)]
+pub struct ValueHeadConfig {
+    /// Input size (the trunk's output).
+    pub d_input: usize,
+}
+
+/// The state value `V(s)`.
+#[derive(Module, Debug)]
+pub struct ValueHead<B: Backend> {
+    /// Features to the value.
+    pub linear: Linear<B>,
+}
+
+impl ValueHeadConfig {
+    /// Burn's standard initialisation.
+    pub fn init<B: Backend>(&self, device: &B::Device) -> ValueHead<B> {
+        ValueHead {
+            linear: LinearConfig::new(self.d_input, 1).init(device),
+        }
+    }
+
+    /// PyTorch's initialisation, drawn from `rng`.
+    pub fn init_seeded<B: Backend>(&self, rng: &mut Rng, device: &B::Device) -> ValueHead<B> {
+        ValueHead {
+            linear: linear_seeded(self.d_input, 1, rng, device),
+        }
+    }
+}
+
+impl<B: Backend> ValueHead<B> {
+    /// `[batch, d_input]` to `[batch]`.
+    pub fn forward(&self, h: Tensor<B, 2>) -> Tensor<B, 1> {
+        self.linear.forward(h).squeeze_dim(1)
+    }
+}

@@ -1,0 +1,83 @@
+//! The MLP trunk.
+
+use burn::nn::{Linear, LinearConfig};
+use burn::prelude::*;
+use rl_core::rng::Rng;
+
+use crate::activation::Activation;
+use crate::init::linear_seeded;
+
+/// Configuration of an [`Mlp`].
+#[derive(Config, Debug)]
+pub struct MlpConfig {
+    /// Input size.
+    pub d_input: usize,
+    /// Hidden layer sizes; each layer is followed by the activation.
+    #[config(default = "vec![64, 64]")]
+    pub hidden: Vec<usize>,
+    /// The activation after every hidden layer.
+    #[config(default = "Activation::Tanh")]
+    pub activation: Activation,
+}
+
+/// Linear layers, each followed by the activation (the lesson's 64-64 tanh trunk by
+/// default). With no hidden layers it is the identity.
+#[derive(Module, Debug)]
+pub struct Mlp<B: Backend> {
+    /// The layers, input first.
+    pub layers: Vec<Linear<B>>,
+    #[module(skip)]
+    activation: Activation,
+}
+
+impl MlpConfig {
+    /// Burn's standard initialisation, from the backend's generator.
+    pub fn init<B: Backend>(&self, device: &B::Device) -> Mlp<B> {
+        let layers = self
+            .sizes()
+            .map(|(i, o)| LinearConfig::new(i, o).init(device))
+            .collect();
+        Mlp {
+            layers,
+            activation: self.activation,
+        }
+    }
+
+    /// PyTorch's `nn.Linear` initialisation, drawn from `rng` (see [`crate::init`]).
+    pub fn init_seeded<B: Backend>(&self, rng: &mut Rng, device: &B::Device) -> Mlp<B> {
+        let layers = self
+            .sizes()
+            .map(|(i, o)| linear_seeded(i, o, rng, device))
+            .collect();
+        Mlp {
+            layers,
+            activation: self.activation,
+        }
+    }
+
+    /// The output size: the last hidden size, or the input size without hidden layers.
+    pub fn d_output(&self) -> usize {
+        self.hidden.last().copied().unwrap_or(self.d_input)
+    }
+
+    fn sizes(&self) -> impl Iterator<Item = (usize, usize)> + '_ {
+        std::iter::once(self.d_input)
+            .chain(self.hidden.iter().copied())
+            .zip(self.hidden.iter().copied())
+    }
+}
+
+impl<B: Backend> Mlp<B> {
+    /// `[batch, d_input]` to `[batch, d_output]`.
+    pub fn forward(&self, mut x: Tensor<B, 2>) -> Tensor<B, 2> {
+        for layer in &self.layers {
+            x = self.activation.forward(layer.forward(x));
+        }
+        x
+    }
+
+    /// The activation.
+    pub fn activation(&self) -> Activation {
+        self.activation
+    }
+}
