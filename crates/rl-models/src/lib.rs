@@ -30,6 +30,7 @@ pub mod distributions;
 mod heads;
 pub mod init;
 mod mlp;
+pub mod torch;
 
 pub use activation::{Activation, fast_tanh};
 pub use actor_critic::{
