@@ -125,6 +125,26 @@ impl<E: Env> VecEnv<E> {
         &self.observations
     }
 
+    /// Resets environment `i` alone, continuing its own stream (no new seed), and returns
+    /// its first observation.
+    pub fn reset_one(&mut self, i: usize) -> Result<&[f32]> {
+        if !self.started {
+            return Err(Error::new(ErrorKind::NotReset));
+        }
+        let d = self.obs_dim;
+        let env = self
+            .envs
+            .get_mut(i)
+            .ok_or_else(|| Error::length(format!("no environment {i}")))?;
+        let obs = env.reset(None);
+        let row = i * d..(i + 1) * d;
+        self.observations[row.clone()].copy_from_slice(obs);
+        self.final_observations[row.clone()].copy_from_slice(obs);
+        self.returns[i] = 0.0;
+        self.lengths[i] = 0;
+        Ok(&self.observations[row])
+    }
+
     /// Steps every environment with its action. All actions are checked before any
     /// environment moves, so an error leaves the environments untouched.
     pub fn step(&mut self, actions: Actions<'_>) -> Result<()> {

@@ -26,6 +26,9 @@ pub struct TorchTensor {
     pub data: Vec<f32>,
 }
 
+/// Named tensors in PyTorch's layout, as a file holds them.
+pub type TorchTensors = HashMap<String, TorchTensor>;
+
 /// Errors of loading weights.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -231,7 +234,7 @@ impl<B: Backend> ActorCritic<B> {
 /// The tensors and metadata of a safetensors file of f32 tensors.
 pub fn read_safetensors(
     bytes: &[u8],
-) -> Result<(HashMap<String, TorchTensor>, HashMap<String, String>), TorchError> {
+) -> Result<(TorchTensors, HashMap<String, String>), TorchError> {
     let st = SafeTensors::deserialize(bytes).map_err(|e| TorchError::Format(e.to_string()))?;
     let mut map = HashMap::new();
     for (name, view) in st.tensors() {

@@ -1,6 +1,16 @@
 //! rl-train: the learners. One pipeline for all of them:
 //! rollout -> returns/advantages (rl-core's [`rl_core::Advantage`]) -> [`loss::pg_loss`]
 //! -> backward -> Adam step -> metrics.
+//!
+//! [`Learner`] runs it; [`TrainConfig`] holds every hyperparameter (the lesson's by
+//! default) and is validated once. Only this crate calls `backward()` or touches an
+//! optimiser.
 #![warn(missing_docs)]
 
+pub mod clip;
+mod config;
+mod learner;
 pub mod loss;
+
+pub use config::{Algo, ConfigError, TrainConfig};
+pub use learner::{EpisodeRecord, Learner, TrainError, UpdateReport, model_config};

@@ -1,0 +1,539 @@
+//! The one learner pipeline: rollout -> returns/advantages -> loss -> backward -> Adam
+//! step -> metrics. REINFORCE and REINFORCE with baseline differ only in the advantage
+//! estimator and whether the network has a value head.
+
+use std::ops::ControlFlow;
+use std::time::Instant;
+
+use burn::module::AutodiffModule;
+use burn::optim::adaptor::OptimizerAdaptor;
+use burn::optim::{Adam, AdamConfig, GradientsParams, Optimizer};
+use burn::prelude::*;
+use burn::tensor::backend::AutodiffBackend;
+use rl_core::rng::{self, Rng};
+use rl_core::{Actions, Advantage, AnyEnv, Bandit, Batch, Env, EnvId, Space, VecEnv};
+use rl_models::distributions::{sample_categorical, sample_gaussian};
+use rl_models::{ActionBatch, ActionHead, ActorCritic, ActorCriticConfig, PolicyHead};
+
+use crate::clip::clip_global_norm;
+use crate::config::{ConfigError, TrainConfig};
+use crate::loss::{LossCoefs, pg_loss};
+
+/// Seed streams split from the run's one seed.
+const STREAM_ENVS: u64 = 0;
+const STREAM_ACTIONS: u64 = 1;
+const STREAM_INIT: u64 = 2;
+
+/// Errors of training.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum TrainError {
+    /// The configuration is invalid.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// An environment refused a step (a bug: actions come from the policy's own space).
+    #[error("environment error: {0}")]
+    Env(#[from] rl_core::Error),
+    /// The loss or a gradient became NaN or infinite.
+    #[error(
+        "update {update}: the loss is not finite (policy {policy_loss}, value {value_loss}, entropy {entropy}); training stopped"
+    )]
+    NonFinite {
+        /// The update that failed (1-based).
+        update: u64,
+        /// The policy loss.
+        policy_loss: f32,
+        /// The value loss.
+        value_loss: f32,
+        /// The entropy.
+        entropy: f32,
+    },
+}
+
+/// One finished episode.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct EpisodeRecord {
+    /// 1-based, over the whole run.
+    pub episode: u64,
+    /// Environment steps taken by the run when it ended.
+    pub env_steps: u64,
+    /// The undiscounted return.
+    pub episodic_return: f64,
+    /// The number of steps.
+    pub episodic_length: usize,
+}
+
+/// What one update reports.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UpdateReport {
+    /// 1-based.
+    pub update: u64,
+    /// The episodes that finished in this update's rollout, in order.
+    pub episodes: Vec<EpisodeRecord>,
+    /// Environment steps of the run so far.
+    pub env_steps: u64,
+    /// `-mean(log_prob * advantage)`.
+    pub policy_loss: f32,
+    /// `mean((V - target)^2)` (0 without a value head).
+    pub value_loss: f32,
+    /// Mean policy entropy over the batch.
+    pub entropy: f32,
+    /// Global gradient norm before clipping (computed only when clipping is on).
+    pub grad_norm: Option<f32>,
+    /// Environment steps per second since the start of the run, updates included.
+    pub sps: f64,
+    /// Seconds since the start of the run.
+    pub wall_time: f64,
+}
+
+/// One environment's steps in the current rollout.
+#[derive(Debug, Default, Clone)]
+struct Segment {
+    obs: Vec<f32>,
+    discrete: Vec<i64>,
+    continuous: Vec<f32>,
+    rewards: Vec<f32>,
+    terminated: Vec<bool>,
+    truncated: Vec<bool>,
+    /// The final observation of each truncated step, in order (for bootstrapping).
+    truncation_obs: Vec<f32>,
+    /// Episodes finished in this rollout.
+    episodes: usize,
+}
+
+impl Segment {
+    fn clear(&mut self) {
+        self.obs.clear();
+        self.discrete.clear();
+        self.continuous.clear();
+        self.rewards.clear();
+        self.terminated.clear();
+        self.truncated.clear();
+        self.truncation_obs.clear();
+        self.episodes = 0;
+    }
+}
+
+/// The flattened batch of one update, reused across updates.
+#[derive(Debug, Default)]
+struct Flat {
+    obs: Vec<f32>,
+    discrete: Vec<i64>,
+    continuous: Vec<f32>,
+    rewards: Vec<f32>,
+    terminated: Vec<bool>,
+    truncated: Vec<bool>,
+    truncation_obs: Vec<f32>,
+}
+
+/// A policy-gradient learner on the autodiff backend `B`.
+pub struct Learner<B: AutodiffBackend> {
+    cfg: TrainConfig,
+    env_id: EnvId,
+    advantage: Advantage,
+    head: ActionHead,
+    obs_dim: usize,
+    device: B::Device,
+    model: ActorCritic<B>,
+    optim: OptimizerAdaptor<Adam, ActorCritic<B>, B>,
+    envs: VecEnv<AnyEnv>,
+    rng: Rng,
+    segments: Vec<Segment>,
+    /// Environments stepped past their episode quota, to be reset before the next
+    /// rollout (episodes mode only).
+    dirty: Vec<bool>,
+    flat: Flat,
+    episodes: u64,
+    env_steps: u64,
+    updates: u64,
+    started: Instant,
+}
+
+impl<B: AutodiffBackend> std::fmt::Debug for Learner<B> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Learner")
+            .field("cfg", &self.cfg)
+            .field("updates", &self.updates)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The network configuration a training configuration implies for an environment.
+pub fn model_config(cfg: &TrainConfig, env_id: EnvId) -> ActorCriticConfig {
+    let spec = env_id.make().spec();
+    let head = match spec.action_space {
+        Space::Discrete { n } => ActionHead::Categorical { n_actions: n },
+        ref s @ Space::Box { .. } => ActionHead::Gaussian {
+            action_dim: s.flat_dim(),
+        },
+    };
+    ActorCriticConfig::new(spec.observation_space.flat_dim(), head)
+        .with_hidden(cfg.hidden.clone())
+        .with_activation(cfg.activation)
+        .with_value(cfg.model_value_network())
+}
+
+impl<B: AutodiffBackend> Learner<B> {
+    /// Validates `cfg` and sets up the environments, the network and the optimiser, all
+    /// seeded from `cfg.seed`.
+    pub fn new(cfg: TrainConfig, device: B::Device) -> Result<Self, TrainError> {
+        let env_id = cfg.validate()?;
+        let make = || match (&cfg.bandit_probs, env_id) {
+            (Some(p), EnvId::Bandit) => AnyEnv::Bandit(Bandit::new(p.clone()).expect("validated")),
+            _ => env_id.make(),
+        };
+        let mut envs = VecEnv::from_fn(cfg.n_envs, |_| make())?;
+        envs.reset(rng::stream(cfg.seed, STREAM_ENVS));
+        let model_cfg = model_config(&cfg, env_id);
+        let model = model_cfg.init_seeded::<B>(
+            &mut rng::seeded(rng::stream(cfg.seed, STREAM_INIT)),
+            &device,
+        );
+        // PyTorch's Adam epsilon (Burn's default is 1e-5).
+        let optim = AdamConfig::new()
+            .with_epsilon(1e-8)
+            .init::<B, ActorCritic<B>>();
+        Ok(Self {
+            advantage: cfg.algo.advantage(),
+            head: model_cfg.action,
+            obs_dim: model_cfg.obs_dim,
+            env_id,
+            device,
+            model,
+            optim,
+            segments: vec![Segment::default(); cfg.n_envs],
+            dirty: vec![false; cfg.n_envs],
+            rng: rng::seeded(rng::stream(cfg.seed, STREAM_ACTIONS)),
+            envs,
+            flat: Flat::default(),
+            episodes: 0,
+            env_steps: 0,
+            updates: 0,
+            started: Instant::now(),
+            cfg,
+        })
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &TrainConfig {
+        &self.cfg
+    }
+
+    /// The environment.
+    pub fn env_id(&self) -> EnvId {
+        self.env_id
+    }
+
+    /// The network being trained.
+    pub fn model(&self) -> &ActorCritic<B> {
+        &self.model
+    }
+
+    /// Episodes finished so far.
+    pub fn episodes(&self) -> u64 {
+        self.episodes
+    }
+
+    /// Whether the episode budget is spent.
+    pub fn is_done(&self) -> bool {
+        self.episodes >= self.cfg.episodes as u64
+    }
+
+    /// Trains until the episode budget is spent or `on_update` breaks.
+    pub fn run(
+        &mut self,
+        mut on_update: impl FnMut(&UpdateReport) -> ControlFlow<()>,
+    ) -> Result<(), TrainError> {
+        while !self.is_done() {
+            let report = self.update()?;
+            if on_update(&report).is_break() {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    /// One rollout and one optimiser step.
+    pub fn update(&mut self) -> Result<UpdateReport, TrainError> {
+        // Rollout.
+        let episodes = self.rollout()?;
+        self.flatten();
+
+        // Advantages.
+        let n = self.flat.rewards.len();
+        let obs = Tensor::<B, 2>::from_data(
+            TensorData::new(self.flat.obs.clone(), [n, self.obs_dim]),
+            &self.device,
+        );
+        let (out, values) = self.model.forward(obs);
+        let host_values: Vec<f32> = match (&values, self.advantage.needs_values()) {
+            (Some(v), true) => read(v.clone().inner()),
+            _ => Vec::new(),
+        };
+        let truncation_values = self.truncation_values();
+        let batch = Batch {
+            rewards: &self.flat.rewards,
+            terminated: &self.flat.terminated,
+            truncated: &self.flat.truncated,
+            values: &host_values,
+            truncation_values: &truncation_values,
+        };
+        let est = self
+            .advantage
+            .compute(&batch, self.cfg.gamma, self.cfg.normalize_returns)?;
+
+        // Loss.
+        let actions = self.action_batch(n);
+        let advantages =
+            Tensor::<B, 1>::from_data(TensorData::new(est.advantages, [n]), &self.device);
+        let targets = Tensor::<B, 1>::from_data(TensorData::new(est.returns, [n]), &self.device);
+        let coefs = LossCoefs {
+            vf_coef: self.cfg.vf_coef,
+            ent_coef: self.cfg.ent_coef,
+        };
+        let loss = pg_loss(
+            &self.model.policy,
+            out,
+            values,
+            actions,
+            advantages,
+            targets,
+            coefs,
+        );
+        // One read-back for the three reported terms.
+        let terms = read(Tensor::cat(
+            vec![
+                loss.policy_loss.inner(),
+                loss.value_loss.inner(),
+                loss.entropy.inner(),
+            ],
+            0,
+        ));
+        let (policy_loss, value_loss, entropy) = (terms[0], terms[1], terms[2]);
+        self.updates += 1;
+        if !terms.iter().all(|t| t.is_finite()) {
+            return Err(TrainError::NonFinite {
+                update: self.updates,
+                policy_loss,
+                value_loss,
+                entropy,
+            });
+        }
+
+        // Optimiser step.
+        let mut grads = GradientsParams::from_grads(loss.total.backward(), &self.model);
+        let grad_norm = self
+            .cfg
+            .max_grad_norm
+            .map(|m| clip_global_norm::<B, _>(&self.model, &mut grads, m));
+        if let Some(g) = grad_norm
+            && !g.is_finite()
+        {
+            return Err(TrainError::NonFinite {
+                update: self.updates,
+                policy_loss,
+                value_loss,
+                entropy,
+            });
+        }
+        self.model = self.optim.step(self.cfg.lr, self.model.clone(), grads);
+
+        // Metrics.
+        let wall_time = self.started.elapsed().as_secs_f64();
+        Ok(UpdateReport {
+            update: self.updates,
+            episodes,
+            env_steps: self.env_steps,
+            policy_loss,
+            value_loss,
+            entropy,
+            grad_norm,
+            sps: self.env_steps as f64 / wall_time.max(1e-9),
+            wall_time,
+        })
+    }
+
+    /// Collects one batch with the inference copy of the network (no autodiff graph),
+    /// one read-back per step of the vectorised environments.
+    fn rollout(&mut self) -> Result<Vec<EpisodeRecord>, TrainError> {
+        let infer = self.model.valid();
+        let n = self.envs.len();
+        let d = self.obs_dim;
+        let width = self.head.width();
+        let log_std: Vec<f32> = match &infer.policy {
+            PolicyHead::Gaussian(h) => read(h.log_std.val()),
+            PolicyHead::Categorical(_) => Vec::new(),
+        };
+        for (i, seg) in self.segments.iter_mut().enumerate() {
+            seg.clear();
+            if std::mem::take(&mut self.dirty[i]) {
+                self.envs.reset_one(i)?;
+            }
+        }
+        let steps_per_env = self.cfg.steps_per_update.map(|s| s / n);
+        let quota = self.cfg.episodes_per_update / n;
+        let mut active = vec![true; n];
+        let mut discrete = vec![0usize; n];
+        let mut continuous = vec![0.0f32; n * width];
+        let mut records = Vec::new();
+        let mut t = 0;
+        loop {
+            // Act.
+            let obs = self.envs.observations();
+            let obs_t = Tensor::<B::InnerBackend, 2>::from_data(
+                TensorData::new(obs.to_vec(), [n, d]),
+                &self.device,
+            );
+            let out = read(infer.policy_forward(obs_t));
+            match self.head {
+                ActionHead::Categorical { n_actions } => {
+                    sample_categorical(&out, n_actions, &mut self.rng, false, &mut discrete)
+                }
+                ActionHead::Gaussian { .. } => {
+                    sample_gaussian(&out, &log_std, &mut self.rng, false, &mut continuous)
+                }
+            }
+            for (i, seg) in self.segments.iter_mut().enumerate() {
+                if active[i] {
+                    seg.obs.extend_from_slice(&obs[i * d..(i + 1) * d]);
+                    match self.head {
+                        ActionHead::Categorical { .. } => seg.discrete.push(discrete[i] as i64),
+                        ActionHead::Gaussian { .. } => seg
+                            .continuous
+                            .extend_from_slice(&continuous[i * width..(i + 1) * width]),
+                    }
+                }
+            }
+
+            // Step.
+            match self.head {
+                ActionHead::Categorical { .. } => self.envs.step(Actions::Discrete(&discrete))?,
+                ActionHead::Gaussian { .. } => self.envs.step(Actions::Continuous(&continuous))?,
+            }
+            t += 1;
+            for (i, seg) in self.segments.iter_mut().enumerate() {
+                if !active[i] {
+                    // Stepped with the old policy past its quota: reset before reuse.
+                    self.dirty[i] = true;
+                    continue;
+                }
+                self.env_steps += 1;
+                let (term, trunc) = (self.envs.terminated()[i], self.envs.truncated()[i]);
+                seg.rewards.push(self.envs.rewards()[i]);
+                seg.terminated.push(term);
+                seg.truncated.push(trunc);
+                if trunc && !term {
+                    seg.truncation_obs
+                        .extend_from_slice(&self.envs.final_observations()[i * d..(i + 1) * d]);
+                }
+                if term || trunc {
+                    seg.episodes += 1;
+                    let end = self
+                        .envs
+                        .finished()
+                        .iter()
+                        .find(|e| e.env == i)
+                        .expect("an ended episode is reported");
+                    self.episodes += 1;
+                    records.push(EpisodeRecord {
+                        episode: self.episodes,
+                        env_steps: self.env_steps,
+                        episodic_return: end.episodic_return,
+                        episodic_length: end.episodic_length,
+                    });
+                    if steps_per_env.is_none() && seg.episodes == quota {
+                        active[i] = false;
+                    }
+                }
+            }
+            match steps_per_env {
+                Some(steps) if t == steps => {
+                    // The rollout cuts every unfinished episode: a truncation.
+                    for (i, seg) in self.segments.iter_mut().enumerate() {
+                        let last = seg.rewards.len() - 1;
+                        if !(seg.terminated[last] || seg.truncated[last]) {
+                            seg.truncated[last] = true;
+                            seg.truncation_obs.extend_from_slice(
+                                &self.envs.final_observations()[i * d..(i + 1) * d],
+                            );
+                        }
+                    }
+                    break;
+                }
+                None if !active.contains(&true) => break,
+                _ => {}
+            }
+        }
+        Ok(records)
+    }
+
+    /// Concatenates the segments, environment after environment.
+    fn flatten(&mut self) {
+        let f = &mut self.flat;
+        f.obs.clear();
+        f.discrete.clear();
+        f.continuous.clear();
+        f.rewards.clear();
+        f.terminated.clear();
+        f.truncated.clear();
+        f.truncation_obs.clear();
+        for s in &self.segments {
+            f.obs.extend_from_slice(&s.obs);
+            f.discrete.extend_from_slice(&s.discrete);
+            f.continuous.extend_from_slice(&s.continuous);
+            f.rewards.extend_from_slice(&s.rewards);
+            f.terminated.extend_from_slice(&s.terminated);
+            f.truncated.extend_from_slice(&s.truncated);
+            f.truncation_obs.extend_from_slice(&s.truncation_obs);
+        }
+    }
+
+    /// `V` of every truncated step's final observation, placed at its step, for the
+    /// estimators that bootstrap (computed on the inference copy: no graph).
+    fn truncation_values(&self) -> Vec<f32> {
+        if !self.advantage.bootstraps() {
+            return Vec::new();
+        }
+        let mut out = vec![0.0; self.flat.rewards.len()];
+        let k = self.flat.truncation_obs.len() / self.obs_dim;
+        if k == 0 {
+            return out;
+        }
+        let obs = Tensor::<B::InnerBackend, 2>::from_data(
+            TensorData::new(self.flat.truncation_obs.clone(), [k, self.obs_dim]),
+            &self.device,
+        );
+        let values = self
+            .model
+            .valid()
+            .value_forward(obs)
+            .map(read)
+            .unwrap_or_else(|| vec![0.0; k]);
+        let steps = (0..out.len()).filter(|&t| self.flat.truncated[t] && !self.flat.terminated[t]);
+        for (t, v) in steps.zip(values) {
+            out[t] = v;
+        }
+        out
+    }
+
+    fn action_batch(&self, n: usize) -> ActionBatch<B> {
+        match self.head {
+            ActionHead::Categorical { .. } => ActionBatch::Discrete(Tensor::from_data(
+                TensorData::new(self.flat.discrete.clone(), [n]),
+                &self.device,
+            )),
+            ActionHead::Gaussian { action_dim } => ActionBatch::Continuous(Tensor::from_data(
+                TensorData::new(self.flat.continuous.clone(), [n, action_dim]),
+                &self.device,
+            )),
+        }
+    }
+}
+
+/// One read-back of a whole tensor.
+pub(crate) fn read<BB: Backend, const D: usize>(t: Tensor<BB, D>) -> Vec<f32> {
+    t.into_data()
+        .convert::<f32>()
+        .to_vec()
+        .expect("an f32 tensor converts to f32")
+}
