@@ -28,6 +28,7 @@ mod actor_critic;
 pub mod backend;
 pub mod distributions;
 mod heads;
+pub mod host;
 pub mod init;
 mod mlp;
 pub mod torch;

@@ -1,6 +1,8 @@
 //! The training configuration: plain data, serialisable, validated once at the edge.
 
 use rl_core::{Advantage, EnvId};
+
+use crate::actor::Acting;
 use rl_models::{Activation, ValueNetwork};
 use serde::{Deserialize, Serialize};
 
@@ -71,16 +73,16 @@ pub struct TrainConfig {
     /// Adam's learning rate.
     pub lr: f64,
     /// Discount factor.
-    pub gamma: f32,
+    pub gamma: f64,
     /// Weight of the value loss (baseline only).
-    pub vf_coef: f32,
+    pub vf_coef: f64,
     /// Weight of the entropy bonus.
-    pub ent_coef: f32,
+    pub ent_coef: f64,
     /// Per-batch return normalisation, `(G - mean) / (std + 1e-8)`.
     pub normalize_returns: bool,
     /// Clip the global gradient norm to this value (PyTorch's `clip_grad_norm_`); off
     /// when absent.
-    pub max_grad_norm: Option<f32>,
+    pub max_grad_norm: Option<f64>,
     /// Number of vectorised environments.
     pub n_envs: usize,
     /// Complete episodes per update (each environment contributes
@@ -92,6 +94,8 @@ pub struct TrainConfig {
     pub steps_per_update: Option<usize>,
     /// Where the baseline's value function lives: `shared` (the lesson) or `separate`.
     pub value_network: ValueNetwork,
+    /// Where the policy runs during rollouts: `host` (fast) or `backend`.
+    pub acting: Acting,
     /// The bandit's arm probabilities (`Bandit-v0` only; the lesson's when absent).
     pub bandit_probs: Option<Vec<f64>>,
 }
@@ -115,6 +119,7 @@ impl Default for TrainConfig {
             episodes_per_update: 1,
             steps_per_update: None,
             value_network: ValueNetwork::Shared,
+            acting: Acting::Host,
             bandit_probs: None,
         }
     }
@@ -259,7 +264,7 @@ mod tests {
             ),
             (
                 TrainConfig {
-                    vf_coef: f32::INFINITY,
+                    vf_coef: f64::INFINITY,
                     ..Default::default()
                 },
                 "vf_coef is inf",

@@ -11,10 +11,10 @@ use burn::optim::{Adam, AdamConfig, GradientsParams, Optimizer};
 use burn::prelude::*;
 use burn::tensor::backend::AutodiffBackend;
 use rl_core::rng::{self, Rng};
-use rl_core::{Actions, Advantage, AnyEnv, Bandit, Batch, Env, EnvId, Space, VecEnv};
-use rl_models::distributions::{sample_categorical, sample_gaussian};
-use rl_models::{ActionBatch, ActionHead, ActorCritic, ActorCriticConfig, PolicyHead};
+use rl_core::{Actions, Advantage, AnyEnv, Bandit, Batch, Env, EnvId, VecEnv};
+use rl_models::{ActionBatch, ActionHead, ActorCritic, ActorCriticConfig};
 
+use crate::actor::{Actor, head_for};
 use crate::clip::clip_global_norm;
 use crate::config::{ConfigError, TrainConfig};
 use crate::loss::{LossCoefs, pg_loss};
@@ -161,16 +161,13 @@ impl<B: AutodiffBackend> std::fmt::Debug for Learner<B> {
 /// The network configuration a training configuration implies for an environment.
 pub fn model_config(cfg: &TrainConfig, env_id: EnvId) -> ActorCriticConfig {
     let spec = env_id.make().spec();
-    let head = match spec.action_space {
-        Space::Discrete { n } => ActionHead::Categorical { n_actions: n },
-        ref s @ Space::Box { .. } => ActionHead::Gaussian {
-            action_dim: s.flat_dim(),
-        },
-    };
-    ActorCriticConfig::new(spec.observation_space.flat_dim(), head)
-        .with_hidden(cfg.hidden.clone())
-        .with_activation(cfg.activation)
-        .with_value(cfg.model_value_network())
+    ActorCriticConfig::new(
+        spec.observation_space.flat_dim(),
+        head_for(&spec.action_space),
+    )
+    .with_hidden(cfg.hidden.clone())
+    .with_activation(cfg.activation)
+    .with_value(cfg.model_value_network())
 }
 
 impl<B: AutodiffBackend> Learner<B> {
@@ -278,9 +275,9 @@ impl<B: AutodiffBackend> Learner<B> {
             values: &host_values,
             truncation_values: &truncation_values,
         };
-        let est = self
-            .advantage
-            .compute(&batch, self.cfg.gamma, self.cfg.normalize_returns)?;
+        let est =
+            self.advantage
+                .compute(&batch, self.cfg.gamma as f32, self.cfg.normalize_returns)?;
 
         // Loss.
         let actions = self.action_batch(n);
@@ -288,8 +285,8 @@ impl<B: AutodiffBackend> Learner<B> {
             Tensor::<B, 1>::from_data(TensorData::new(est.advantages, [n]), &self.device);
         let targets = Tensor::<B, 1>::from_data(TensorData::new(est.returns, [n]), &self.device);
         let coefs = LossCoefs {
-            vf_coef: self.cfg.vf_coef,
-            ent_coef: self.cfg.ent_coef,
+            vf_coef: self.cfg.vf_coef as f32,
+            ent_coef: self.cfg.ent_coef as f32,
         };
         let loss = pg_loss(
             &self.model.policy,
@@ -325,7 +322,7 @@ impl<B: AutodiffBackend> Learner<B> {
         let grad_norm = self
             .cfg
             .max_grad_norm
-            .map(|m| clip_global_norm::<B, _>(&self.model, &mut grads, m));
+            .map(|m| clip_global_norm::<B, _>(&self.model, &mut grads, m as f32));
         if let Some(g) = grad_norm
             && !g.is_finite()
         {
@@ -356,14 +353,9 @@ impl<B: AutodiffBackend> Learner<B> {
     /// Collects one batch with the inference copy of the network (no autodiff graph),
     /// one read-back per step of the vectorised environments.
     fn rollout(&mut self) -> Result<Vec<EpisodeRecord>, TrainError> {
-        let infer = self.model.valid();
+        let mut actor = Actor::new(self.model.valid(), self.obs_dim, self.cfg.acting);
         let n = self.envs.len();
         let d = self.obs_dim;
-        let width = self.head.width();
-        let log_std: Vec<f32> = match &infer.policy {
-            PolicyHead::Gaussian(h) => read(h.log_std.val()),
-            PolicyHead::Categorical(_) => Vec::new(),
-        };
         for (i, seg) in self.segments.iter_mut().enumerate() {
             seg.clear();
             if std::mem::take(&mut self.dirty[i]) {
@@ -373,43 +365,27 @@ impl<B: AutodiffBackend> Learner<B> {
         let steps_per_env = self.cfg.steps_per_update.map(|s| s / n);
         let quota = self.cfg.episodes_per_update / n;
         let mut active = vec![true; n];
-        let mut discrete = vec![0usize; n];
-        let mut continuous = vec![0.0f32; n * width];
         let mut records = Vec::new();
         let mut t = 0;
         loop {
             // Act.
             let obs = self.envs.observations();
-            let obs_t = Tensor::<B::InnerBackend, 2>::from_data(
-                TensorData::new(obs.to_vec(), [n, d]),
-                &self.device,
-            );
-            let out = read(infer.policy_forward(obs_t));
-            match self.head {
-                ActionHead::Categorical { n_actions } => {
-                    sample_categorical(&out, n_actions, &mut self.rng, false, &mut discrete)
-                }
-                ActionHead::Gaussian { .. } => {
-                    sample_gaussian(&out, &log_std, &mut self.rng, false, &mut continuous)
-                }
-            }
+            let actions = actor.act(obs, &mut self.rng, false, &self.device);
             for (i, seg) in self.segments.iter_mut().enumerate() {
                 if active[i] {
                     seg.obs.extend_from_slice(&obs[i * d..(i + 1) * d]);
-                    match self.head {
-                        ActionHead::Categorical { .. } => seg.discrete.push(discrete[i] as i64),
-                        ActionHead::Gaussian { .. } => seg
-                            .continuous
-                            .extend_from_slice(&continuous[i * width..(i + 1) * width]),
+                    match actions {
+                        Actions::Discrete(a) => seg.discrete.push(a[i] as i64),
+                        Actions::Continuous(a) => {
+                            let w = a.len() / n;
+                            seg.continuous.extend_from_slice(&a[i * w..(i + 1) * w]);
+                        }
                     }
                 }
             }
 
             // Step.
-            match self.head {
-                ActionHead::Categorical { .. } => self.envs.step(Actions::Discrete(&discrete))?,
-                ActionHead::Gaussian { .. } => self.envs.step(Actions::Continuous(&continuous))?,
-            }
+            self.envs.step(actions)?;
             t += 1;
             for (i, seg) in self.segments.iter_mut().enumerate() {
                 if !active[i] {

@@ -7,10 +7,12 @@
 //! optimiser.
 #![warn(missing_docs)]
 
+mod actor;
 pub mod clip;
 mod config;
 mod learner;
 pub mod loss;
 
+pub use actor::{Acting, Actor, head_for};
 pub use config::{Algo, ConfigError, TrainConfig};
 pub use learner::{EpisodeRecord, Learner, TrainError, UpdateReport, model_config};

@@ -1,0 +1,229 @@
+//! The `rl` binary end to end: what it writes, and how it refuses bad input (a message
+//! naming the value, exit code 2, never a panic).
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn rl(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_rl"))
+        .args(args)
+        .output()
+        .expect("the rl binary runs")
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+#[test]
+fn envs_lists_every_environment() {
+    let o = rl(&["envs"]);
+    assert!(o.status.success());
+    for id in [
+        "Bandit-v0",
+        "CartPole-v1",
+        "Acrobot-v1",
+        "MountainCar-v0",
+        "MountainCarContinuous-v0",
+        "Pendulum-v1",
+    ] {
+        assert!(text(&o).contains(id), "{id} missing from:\n{}", text(&o));
+    }
+    assert!(text(&o).contains("500 steps"));
+}
+
+#[test]
+fn train_eval_export_round_trip() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    let out_s = out.to_str().unwrap();
+    let o = rl(&[
+        "train",
+        "--env",
+        "cartpole-v1",
+        "--algo",
+        "baseline",
+        "--episodes",
+        "30",
+        "--seed",
+        "3",
+        "--out",
+        out_s,
+        "--quiet",
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let metrics = std::fs::read_to_string(out.join("metrics.csv")).unwrap();
+    let mut lines = metrics.lines();
+    assert_eq!(
+        lines.next().unwrap(),
+        "episode,env_steps,episodic_return,episodic_length,policy_loss,value_loss,entropy,sps,wall_time"
+    );
+    assert_eq!(lines.count(), 30, "one row per episode");
+    let config = std::fs::read_to_string(out.join("config.toml")).unwrap();
+    for want in [
+        "backend = \"ndarray\"",
+        "seed = 3",
+        "gamma = 0.99",
+        "burn_version = \"0.21.0\"",
+    ] {
+        assert!(
+            config.contains(want),
+            "{want} missing from config.toml:\n{config}"
+        );
+    }
+    assert!(out.join("model.mpk").exists());
+
+    let o = rl(&["eval", "--model", out_s, "--episodes", "5", "--seed", "1"]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("5 episodes"), "{}", text(&o));
+
+    let file = dir.path().join("policy.safetensors");
+    let o = rl(&["export", "--model", out_s, "--out", file.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", text(&o));
+    let bytes = std::fs::read(&file).unwrap();
+    let (tensors, meta) = rl_models::torch::read_safetensors(&bytes).unwrap();
+    assert_eq!(tensors["trunk.0.weight"].shape, vec![64, 4]);
+    assert_eq!(tensors["policy.weight"].shape, vec![2, 64]);
+    assert_eq!(meta["env"], "CartPole-v1");
+    assert_eq!(meta["activation"], "tanh");
+    // Refuses to overwrite without --force.
+    let o = rl(&["export", "--model", out_s, "--out", file.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    // Refuses to train into a folder that holds a run without --force.
+    let o = rl(&["train", "--episodes", "1", "--out", out_s, "--quiet"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(text(&o).contains("already holds a run"), "{}", text(&o));
+}
+
+#[test]
+fn same_seed_same_metrics() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |name: &str| {
+        let out = dir.path().join(name);
+        let o = rl(&[
+            "train",
+            "--episodes",
+            "40",
+            "--seed",
+            "7",
+            "--out",
+            out.to_str().unwrap(),
+            "--quiet",
+        ]);
+        assert!(o.status.success(), "{}", text(&o));
+        // Everything but the timing columns (sps, wall_time).
+        std::fs::read_to_string(out.join("metrics.csv"))
+            .unwrap()
+            .lines()
+            .map(|l| l.split(',').take(7).collect::<Vec<_>>().join(","))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(run("a"), run("b"));
+}
+
+#[test]
+fn bad_input_is_a_usage_error_naming_the_value() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("x");
+    let out = out.to_str().unwrap();
+    let bad_config = dir.path().join("bad.toml");
+    std::fs::write(&bad_config, "lr = \"fast\"\n").unwrap();
+    let unknown_field = dir.path().join("unknown.toml");
+    std::fs::write(&unknown_field, "learning_rate = 0.1\n").unwrap();
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (vec!["train", "--out", out, "--lr", "-0.1"], "lr is -0.1"),
+        (
+            vec!["train", "--out", out, "--gamma", "1.5"],
+            "gamma is 1.5",
+        ),
+        (
+            vec!["train", "--out", out, "--episodes", "0"],
+            "episodes is 0",
+        ),
+        (
+            vec!["train", "--out", out, "--env", "pong-v5"],
+            "unknown environment \"pong-v5\"",
+        ),
+        (
+            vec!["train", "--out", out, "--algo", "ppo"],
+            "unknown algorithm \"ppo\"",
+        ),
+        (
+            vec!["train", "--out", out, "--hidden", "64,0"],
+            "hidden is [64, 0]",
+        ),
+        (
+            vec![
+                "train",
+                "--out",
+                out,
+                "--n-envs",
+                "3",
+                "--steps-per-update",
+                "100",
+            ],
+            "steps_per_update is 100",
+        ),
+        (vec!["train", "--out", out, "--lr", "abc"], "abc"),
+        (
+            vec!["train", "--out", out, "--no-such-flag"],
+            "--no-such-flag",
+        ),
+        (vec!["train"], "--out"),
+        (
+            vec![
+                "train",
+                "--out",
+                out,
+                "--config",
+                bad_config.to_str().unwrap(),
+            ],
+            "invalid config file",
+        ),
+        (
+            vec![
+                "train",
+                "--out",
+                out,
+                "--config",
+                unknown_field.to_str().unwrap(),
+            ],
+            "learning_rate",
+        ),
+        (
+            vec!["train", "--out", out, "--config", "/no/such/file.toml"],
+            "cannot read config file",
+        ),
+        (vec!["eval", "--model", "/no/such/run"], "/no/such/run"),
+        (vec!["eval", "--model", out, "--episodes", "0"], "0"),
+        (
+            vec![
+                "export",
+                "--model",
+                "/no/such/run",
+                "--out",
+                "/tmp/never-written.safetensors",
+            ],
+            "/no/such/run",
+        ),
+        (vec!["frobnicate"], "frobnicate"),
+    ];
+    for (args, want) in cases {
+        let o = rl(&args);
+        let t = text(&o);
+        assert_eq!(o.status.code(), Some(2), "{args:?} should exit 2:\n{t}");
+        assert!(
+            t.contains(want),
+            "{args:?}: message should name {want:?}:\n{t}"
+        );
+        assert!(!t.contains("panicked"), "{args:?} panicked:\n{t}");
+    }
+    assert!(
+        !Path::new(out).join("config.toml").exists(),
+        "nothing was written for bad input"
+    );
+}
