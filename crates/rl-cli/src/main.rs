@@ -114,10 +114,6 @@ fn main() -> ExitCode {
 }
 
 fn envs() {
-    println!(
-        "{:<26} {:<10} {:<42} time limit",
-        "id", "actions", "observations"
-    );
     for id in EnvId::ALL {
         let spec = id.make().spec();
         let limit = spec
@@ -125,12 +121,10 @@ fn envs() {
             .map_or("none (one step per episode)".to_string(), |n| {
                 format!("{n} steps")
             });
-        println!(
-            "{:<26} {:<10} {:<42} {limit}",
-            spec.id,
-            spec.action_space.to_string(),
-            spec.observation_space.to_string()
-        );
+        println!("{}", spec.id);
+        println!("  actions:      {}", spec.action_space);
+        println!("  observations: {}", spec.observation_space);
+        println!("  time limit:   {limit}");
     }
     println!("\nalgorithms: {}", Algo::ALL.map(|a| a.name()).join(", "));
 }
