@@ -4,7 +4,10 @@
 //! unknown environment or algorithm, an `--out` folder that holds another run).
 
 mod bench;
+mod compare;
+mod plot;
 mod run_dir;
+mod stats;
 mod train;
 
 use std::path::PathBuf;
@@ -37,6 +40,10 @@ enum Command {
     Export(ExportArgs),
     /// Measure training throughput (environment steps per second, updates included).
     Bench(bench::BenchArgs),
+    /// Train several learners over several seeds; aggregate, summarise and plot.
+    Compare(Box<compare::CompareArgs>),
+    /// Aggregate, summarise and plot a comparison folder again, without training.
+    Plot(compare::PlotArgs),
 }
 
 #[derive(Debug, Args)]
@@ -99,6 +106,8 @@ fn main() -> ExitCode {
         }
         Command::Export(args) => export(args),
         Command::Bench(args) => bench::run(args),
+        Command::Compare(args) => compare::compare(*args),
+        Command::Plot(args) => compare::plot(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -147,12 +147,6 @@ pub struct TrainArgs {
 
 pub fn run(args: TrainArgs) -> Result<(), Failure> {
     let cfg = args.hyper.resolve(args.config.as_deref())?;
-    usage(prepare_out(&args.out, args.force))?;
-    RunInfo::new(cfg.clone()).save(&args.out)?;
-    let mut metrics = Metrics::create(&args.out)?;
-    let mut learner = Learner::<TrainBackend>::new(cfg.clone(), device())
-        .map_err(|e| Failure::Usage(e.into()))?;
-
     let bar = if args.quiet {
         ProgressBar::hidden()
     } else {
@@ -162,13 +156,8 @@ pub fn run(args: TrainArgs) -> Result<(), Failure> {
         ProgressStyle::with_template("{bar:30} {pos}/{len} episodes  {msg}  [{elapsed_precise}]")
             .expect("a valid template"),
     );
-    let mut recent: std::collections::VecDeque<f64> = std::collections::VecDeque::with_capacity(20);
-    let mut write_error = None;
-    let result = learner.run(|report| {
-        if let Err(e) = metrics.write(report) {
-            write_error = Some(e);
-            return ControlFlow::Break(());
-        }
+    let mut recent = std::collections::VecDeque::with_capacity(20);
+    let summary = execute(&cfg, &args.out, args.force, |report| {
         for e in &report.episodes {
             if recent.len() == 20 {
                 recent.pop_front();
@@ -181,24 +170,62 @@ pub fn run(args: TrainArgs) -> Result<(), Failure> {
             "mean return (last 20) {mean:8.2}  {:>9.0} steps/s",
             report.sps
         ));
-        ControlFlow::Continue(())
     });
     bar.finish_and_clear();
+    let summary = summary?;
+    println!(
+        "trained {} on {} for {} episodes (seed {}): mean return of the last {} episodes {:.2}; run in {}",
+        cfg.algo.name(),
+        summary.env,
+        summary.episodes,
+        cfg.seed,
+        recent.len(),
+        recent.iter().sum::<f64>() / recent.len().max(1) as f64,
+        args.out.display()
+    );
+    Ok(())
+}
+
+/// What a finished run reports.
+#[derive(Debug)]
+pub struct RunSummary {
+    /// The environment.
+    pub env: rl_core::EnvId,
+    /// Episodes trained.
+    pub episodes: u64,
+}
+
+/// One training run into `out`: `config.toml`, `metrics.csv`, `model.mpk`. `rl train` and
+/// every run of `rl compare` go through here, so they are the same run.
+pub fn execute(
+    cfg: &TrainConfig,
+    out: &std::path::Path,
+    force: bool,
+    mut on_update: impl FnMut(&rl_train::UpdateReport),
+) -> Result<RunSummary, Failure> {
+    cfg.validate().map_err(|e| Failure::Usage(e.into()))?;
+    usage(prepare_out(out, force))?;
+    RunInfo::new(cfg.clone()).save(out)?;
+    let mut metrics = Metrics::create(out)?;
+    let mut learner = Learner::<TrainBackend>::new(cfg.clone(), device())
+        .map_err(|e| Failure::Usage(e.into()))?;
+    let mut write_error = None;
+    let result = learner.run(|report| {
+        if let Err(e) = metrics.write(report) {
+            write_error = Some(e);
+            return ControlFlow::Break(());
+        }
+        on_update(report);
+        ControlFlow::Continue(())
+    });
     metrics.flush()?;
     if let Some(e) = write_error {
         return Err(Failure::Runtime(e));
     }
     result.map_err(|e| Failure::Runtime(anyhow!(e)))?;
-    save_model(&args.out, learner.model()).context("saving the model")?;
-    let mean = recent.iter().sum::<f64>() / recent.len().max(1) as f64;
-    println!(
-        "trained {} on {} for {} episodes (seed {}): mean return of the last {} episodes {mean:.2}; run in {}",
-        cfg.algo.name(),
-        learner.env_id(),
-        learner.episodes(),
-        cfg.seed,
-        recent.len(),
-        args.out.display()
-    );
-    Ok(())
+    save_model(out, learner.model()).context("saving the model")?;
+    Ok(RunSummary {
+        env: learner.env_id(),
+        episodes: learner.episodes(),
+    })
 }

@@ -1,0 +1,246 @@
+//! `rl compare` (train several learners over several seeds, aggregate, plot) and
+//! `rl plot` (aggregate and plot again from the CSVs, without training).
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use anyhow::{Context, anyhow, bail};
+use clap::Args;
+use indicatif::{ProgressBar, ProgressStyle};
+use rl_train::{Algo, TrainConfig};
+
+use crate::plot::{PlotData, Series, draw_all};
+use crate::run_dir::RunInfo;
+use crate::stats::{Summary, across_seeds, summarize, table};
+use crate::train::{HyperArgs, execute};
+use crate::{Failure, usage};
+
+/// The "solved" criterion of the summary: CartPole-v1's reward threshold over 100 episodes.
+const WINDOW: usize = 100;
+const THRESHOLD: f64 = 475.0;
+
+#[derive(Debug, Args)]
+pub struct CompareArgs {
+    /// The learners, comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "reinforce,baseline")]
+    algos: Vec<Algo>,
+    /// Number of seeds: runs use seeds 0, 1, ..., N-1.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
+    seeds: u64,
+    /// The comparison folder: one run folder per (learner, seed), the aggregate CSV, the
+    /// summary and the plots.
+    #[arg(long)]
+    out: PathBuf,
+    /// A TOML file of hyperparameters, applied to every run.
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Runs at a time [default: the number of cores].
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    jobs: Option<u64>,
+    /// Overwrite --out if it already holds a comparison.
+    #[arg(long)]
+    force: bool,
+    /// No progress bar.
+    #[arg(long)]
+    quiet: bool,
+    #[command(flatten)]
+    hyper: HyperArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct PlotArgs {
+    /// A folder written by `rl compare`.
+    dir: PathBuf,
+}
+
+pub fn compare(args: CompareArgs) -> Result<(), Failure> {
+    if args.hyper.algo.is_some() || args.hyper.seed.is_some() {
+        return Err(Failure::Usage(anyhow!(
+            "rl compare takes --algos and --seeds, not --algo or --seed"
+        )));
+    }
+    let base = args.hyper.resolve(args.config.as_deref())?;
+    if args.out.join("summary.md").exists() && !args.force {
+        return Err(Failure::Usage(anyhow!(
+            "{} already holds a comparison: choose another --out, or pass --force to overwrite it",
+            args.out.display()
+        )));
+    }
+    let mut algos = args.algos.clone();
+    algos.dedup();
+    let runs: Vec<(TrainConfig, PathBuf)> = algos
+        .iter()
+        .flat_map(|&algo| (0..args.seeds).map(move |seed| (algo, seed)))
+        .map(|(algo, seed)| {
+            let cfg = TrainConfig {
+                algo,
+                seed,
+                ..base.clone()
+            };
+            (cfg, args.out.join(format!("{}-seed{seed}", algo.name())))
+        })
+        .collect();
+    for (cfg, _) in &runs {
+        cfg.validate().map_err(|e| Failure::Usage(e.into()))?;
+    }
+
+    // Train every (learner, seed) pair, up to `jobs` at a time. Each run is exactly
+    // `rl train` with its seed: runs share nothing (weights are drawn from the run's own
+    // generator, never from the backend's process-wide one).
+    let jobs = args.jobs.map_or_else(
+        || std::thread::available_parallelism().map_or(1, |n| n.get()),
+        |j| j as usize,
+    );
+    let total = (base.episodes * runs.len()) as u64;
+    let bar = if args.quiet {
+        ProgressBar::hidden()
+    } else {
+        ProgressBar::new(total)
+    };
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{bar:30} {pos}/{len} episodes over {msg}  [{elapsed_precise}]",
+        )
+        .expect("a valid template"),
+    );
+    bar.set_message(format!("{} runs", runs.len()));
+    let next = AtomicUsize::new(0);
+    let failures = Mutex::new(Vec::new());
+    std::thread::scope(|s| {
+        for _ in 0..jobs.min(runs.len()) {
+            s.spawn(|| {
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let Some((cfg, dir)) = runs.get(i) else { break };
+                    let result =
+                        execute(cfg, dir, args.force, |r| bar.inc(r.episodes.len() as u64));
+                    if let Err(e) = result {
+                        failures
+                            .lock()
+                            .expect("no worker panics")
+                            .push((dir.clone(), e));
+                    }
+                }
+            });
+        }
+    });
+    bar.finish_and_clear();
+    if let Some((dir, e)) = failures
+        .into_inner()
+        .expect("no worker panics")
+        .into_iter()
+        .next()
+    {
+        return Err(match e {
+            Failure::Usage(e) => Failure::Usage(e.context(format!("run {}", dir.display()))),
+            Failure::Runtime(e) => Failure::Runtime(e.context(format!("run {}", dir.display()))),
+        });
+    }
+    report(&args.out)
+}
+
+pub fn plot(args: PlotArgs) -> Result<(), Failure> {
+    report(&args.dir)
+}
+
+/// Reads every run of a comparison folder: the learner, seed and returns of each.
+pub fn load(dir: &Path) -> anyhow::Result<PlotData> {
+    let entries = fs::read_dir(dir).with_context(|| format!("cannot read {}", dir.display()))?;
+    let mut env: Option<String> = None;
+    let mut series: Vec<Series> = Vec::new();
+    let mut subdirs: Vec<PathBuf> = entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.join("config.toml").exists())
+        .collect();
+    subdirs.sort();
+    for run in subdirs {
+        let info = RunInfo::load(&run)?;
+        let id = info.train.validate()?;
+        match &env {
+            Some(e) if e != id.name() => bail!(
+                "{} trains {id}, the others {e}: one environment per comparison",
+                run.display()
+            ),
+            _ => env = Some(id.name().to_string()),
+        }
+        let path = run.join("metrics.csv");
+        let mut reader = csv::Reader::from_path(&path)
+            .with_context(|| format!("cannot read {}", path.display()))?;
+        let column = reader
+            .headers()?
+            .iter()
+            .position(|h| h == "episodic_return")
+            .with_context(|| format!("{} has no episodic_return column", path.display()))?;
+        let mut returns = Vec::new();
+        for (i, row) in reader.records().enumerate() {
+            let row = row.with_context(|| format!("{}: row {}", path.display(), i + 2))?;
+            let v: f64 = row
+                .get(column)
+                .and_then(|v| v.parse().ok())
+                .with_context(|| {
+                    format!("{}: row {} has no numeric return", path.display(), i + 2)
+                })?;
+            returns.push(v);
+        }
+        if returns.is_empty() {
+            bail!("{} holds no episode", path.display());
+        }
+        let algo = info.train.algo.name().to_string();
+        match series.iter_mut().find(|s| s.algo == algo) {
+            Some(s) => s.runs.push((info.train.seed, returns)),
+            None => series.push(Series {
+                algo,
+                runs: vec![(info.train.seed, returns)],
+            }),
+        }
+    }
+    let env = env.with_context(|| format!("{} holds no run (no */config.toml)", dir.display()))?;
+    for s in &mut series {
+        s.runs.sort_by_key(|(seed, _)| *seed);
+    }
+    Ok(PlotData { env, series })
+}
+
+/// Aggregates, summarises and plots a comparison folder.
+fn report(dir: &Path) -> Result<(), Failure> {
+    let data = usage(load(dir))?;
+    let mut csv_out =
+        csv::Writer::from_path(dir.join("aggregate.csv")).context("cannot create aggregate.csv")?;
+    csv_out
+        .write_record(["algo", "episode", "mean", "std", "min", "max", "seeds"])
+        .context("writing aggregate.csv")?;
+    let mut summaries: Vec<Summary> = Vec::new();
+    for s in &data.series {
+        let curves: Vec<Vec<f64>> = s.runs.iter().map(|(_, r)| r.clone()).collect();
+        for (e, st) in across_seeds(&curves).iter().enumerate() {
+            csv_out
+                .write_record([
+                    s.algo.clone(),
+                    (e + 1).to_string(),
+                    st.mean.to_string(),
+                    st.std.to_string(),
+                    st.min.to_string(),
+                    st.max.to_string(),
+                    curves.len().to_string(),
+                ])
+                .context("writing aggregate.csv")?;
+        }
+        summaries.push(summarize(&s.algo, &curves, WINDOW, THRESHOLD));
+    }
+    csv_out.flush().context("writing aggregate.csv")?;
+    let text = format!("# {}\n\n{}", data.env, table(&summaries, WINDOW, THRESHOLD));
+    fs::write(dir.join("summary.md"), &text).context("writing summary.md")?;
+    print!("{text}");
+    let files = draw_all(&data, dir)?;
+    println!(
+        "\nwrote {} and {}",
+        dir.join("aggregate.csv").display(),
+        dir.join("summary.md").display()
+    );
+    for f in files {
+        println!("wrote {}", f.display());
+    }
+    Ok(())
+}
