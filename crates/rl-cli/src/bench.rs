@@ -49,7 +49,7 @@ fn measure(cfg: TrainConfig, max_updates: usize) -> Result<(u64, f64, f64), Fail
 
 pub fn run(args: BenchArgs) -> Result<(), Failure> {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    println!("backend {NAME}, {cores} cores available");
+    crate::outln!("backend {NAME}, {cores} cores available")?;
     for algo in [Algo::Baseline, Algo::Reinforce] {
         let cfg = TrainConfig {
             algo,
@@ -58,12 +58,12 @@ pub fn run(args: BenchArgs) -> Result<(), Failure> {
             ..TrainConfig::default()
         };
         let (steps, secs, mean) = measure(cfg, usize::MAX)?;
-        println!(
+        crate::outln!(
             "(a) lesson defaults, {:<9} 1 env, update per episode, {} episodes: {steps} steps in {secs:.2} s = {:.0} steps/s (last-100 mean return {mean:.1})",
             algo.name(),
             args.episodes,
             steps as f64 / secs
-        );
+        )?;
     }
     let cfg = TrainConfig {
         algo: Algo::Baseline,
@@ -74,12 +74,11 @@ pub fn run(args: BenchArgs) -> Result<(), Failure> {
         ..TrainConfig::default()
     };
     let (steps, secs, _) = measure(cfg, args.updates)?;
-    println!(
+    crate::outln!(
         "(b) batched, baseline, {} envs, {} steps per update, {} updates: {steps} steps in {secs:.2} s = {:.0} steps/s",
         args.n_envs,
         args.steps_per_update,
         args.updates,
         steps as f64 / secs
-    );
-    Ok(())
+    )
 }

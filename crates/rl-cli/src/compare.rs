@@ -15,7 +15,7 @@ use crate::plot::{PlotData, Series, draw_all};
 use crate::run_dir::RunInfo;
 use crate::stats::{Summary, across_seeds, summarize, table};
 use crate::train::{HyperArgs, execute};
-use crate::{Failure, usage};
+use crate::{Failure, emit, usage};
 
 /// The "solved" criterion of the summary: CartPole-v1's reward threshold over 100 episodes.
 const WINDOW: usize = 100;
@@ -232,15 +232,14 @@ fn report(dir: &Path) -> Result<(), Failure> {
     csv_out.flush().context("writing aggregate.csv")?;
     let text = format!("# {}\n\n{}", data.env, table(&summaries, WINDOW, THRESHOLD));
     fs::write(dir.join("summary.md"), &text).context("writing summary.md")?;
-    print!("{text}");
     let files = draw_all(&data, dir)?;
-    println!(
-        "\nwrote {} and {}",
+    let mut out = format!(
+        "{text}\nwrote {} and {}\n",
         dir.join("aggregate.csv").display(),
         dir.join("summary.md").display()
     );
     for f in files {
-        println!("wrote {}", f.display());
+        out += &format!("wrote {}\n", f.display());
     }
-    Ok(())
+    emit(&out)
 }

@@ -5,6 +5,7 @@
 
 mod bench;
 mod compare;
+mod credit;
 mod plot;
 mod run_dir;
 mod stats;
@@ -44,6 +45,8 @@ enum Command {
     Compare(Box<compare::CompareArgs>),
     /// Aggregate, summarise and plot a comparison folder again, without training.
     Plot(compare::PlotArgs),
+    /// Play one episode with a trained model and print the lesson's credit table.
+    Credit(credit::CreditArgs),
 }
 
 #[derive(Debug, Args)]
@@ -90,6 +93,23 @@ impl From<anyhow::Error> for Failure {
     }
 }
 
+/// Writes to stdout; a closed pipe (`rl credit | head`) ends the output quietly, any
+/// other write error is a runtime failure.
+pub fn emit(text: &str) -> Result<(), Failure> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(Failure::Runtime(e.into())),
+        _ => Ok(()),
+    }
+}
+
+/// `emit` with `format!` arguments and a newline.
+#[macro_export]
+macro_rules! outln {
+    ($($arg:tt)*) => { $crate::emit(&format!("{}\n", format!($($arg)*))) };
+}
+
 /// Marks an error as the user's.
 pub fn usage<T>(r: Result<T>) -> Result<T, Failure> {
     r.map_err(Failure::Usage)
@@ -100,14 +120,12 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Train(args) => train::run(*args),
         Command::Eval(args) => eval(args),
-        Command::Envs => {
-            envs();
-            Ok(())
-        }
+        Command::Envs => envs(),
         Command::Export(args) => export(args),
         Command::Bench(args) => bench::run(args),
         Command::Compare(args) => compare::compare(*args),
         Command::Plot(args) => compare::plot(args),
+        Command::Credit(args) => credit::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -122,7 +140,8 @@ fn main() -> ExitCode {
     }
 }
 
-fn envs() {
+fn envs() -> Result<(), Failure> {
+    let mut text = String::new();
     for id in EnvId::ALL {
         let spec = id.make().spec();
         let limit = spec
@@ -130,12 +149,13 @@ fn envs() {
             .map_or("none (one step per episode)".to_string(), |n| {
                 format!("{n} steps")
             });
-        println!("{}", spec.id);
-        println!("  actions:      {}", spec.action_space);
-        println!("  observations: {}", spec.observation_space);
-        println!("  time limit:   {limit}");
+        text += &format!(
+            "{}\n  actions:      {}\n  observations: {}\n  time limit:   {limit}\n",
+            spec.id, spec.action_space, spec.observation_space
+        );
     }
-    println!("\nalgorithms: {}", Algo::ALL.map(|a| a.name()).join(", "));
+    text += &format!("\nalgorithms: {}\n", Algo::ALL.map(|a| a.name()).join(", "));
+    emit(&text)
 }
 
 fn eval(args: EvalArgs) -> Result<(), Failure> {
@@ -164,13 +184,12 @@ fn eval(args: EvalArgs) -> Result<(), Failure> {
         0.0
     };
     let how = if args.greedy { "greedy" } else { "sampled" };
-    println!(
+    outln!(
         "{}: {} episodes ({how} actions, seed {}): return {mean:.2} ± {std:.2}",
         env_id,
         returns.len(),
         args.seed
-    );
-    Ok(())
+    )
 }
 
 fn export(args: ExportArgs) -> Result<(), Failure> {
@@ -207,13 +226,12 @@ fn export(args: ExportArgs) -> Result<(), Failure> {
         .context("serialising the policy")?;
     std::fs::write(&args.out, bytes)
         .with_context(|| format!("cannot write {}", args.out.display()))?;
-    println!(
+    outln!(
         "wrote {} ({} policy for {}, PyTorch layout)",
         args.out.display(),
         head,
         spec.id
-    );
-    Ok(())
+    )
 }
 
 /// Loads `--config FILE.toml` over the defaults.

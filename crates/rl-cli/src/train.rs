@@ -63,7 +63,8 @@ pub struct HyperArgs {
     /// --episodes-per-update).
     #[arg(long)]
     pub steps_per_update: Option<usize>,
-    /// Baseline's value network: shared or separate [default: shared].
+    /// Baseline's value network: shared or separate [default: shared]; reinforce has none
+    /// and ignores it.
     #[arg(long, value_parser = parse_value_network)]
     pub value_network: Option<ValueNetwork>,
     /// Bandit arm probabilities, comma-separated (bandit-v0 only) [default: 0.2,0.8,0.5].
@@ -173,7 +174,7 @@ pub fn run(args: TrainArgs) -> Result<(), Failure> {
     });
     bar.finish_and_clear();
     let summary = summary?;
-    println!(
+    crate::outln!(
         "trained {} on {} for {} episodes (seed {}): mean return of the last {} episodes {:.2}; run in {}",
         cfg.algo.name(),
         summary.env,
@@ -182,8 +183,7 @@ pub fn run(args: TrainArgs) -> Result<(), Failure> {
         recent.len(),
         recent.iter().sum::<f64>() / recent.len().max(1) as f64,
         args.out.display()
-    );
-    Ok(())
+    )
 }
 
 /// What a finished run reports.

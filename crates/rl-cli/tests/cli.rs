@@ -81,6 +81,24 @@ fn train_eval_export_round_trip() {
     assert!(o.status.success(), "{}", text(&o));
     assert!(text(&o).contains("5 episodes"), "{}", text(&o));
 
+    // The credit table: one row per step, G_t restarting from the last reward.
+    let o = rl(&["credit", "--model", out_s, "--seed", "2", "--csv"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let rows: Vec<Vec<f64>> = String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').map(|v| v.parse().unwrap()).collect())
+        .collect();
+    assert!(!rows.is_empty());
+    let last = rows.last().unwrap();
+    assert_eq!(last[2], last[1], "G_T = r_T at the last step");
+    assert!(
+        rows.iter()
+            .all(|r| r[3] > 0.0 && (r[4] - r[3] * r[2]).abs() <= 1e-3 * r[4].abs().max(1.0))
+    );
+    let o = rl(&["credit", "--model", out_s]);
+    assert!(text(&o).contains("sum"), "{}", text(&o));
+
     let file = dir.path().join("policy.safetensors");
     let o = rl(&["export", "--model", out_s, "--out", file.to_str().unwrap()]);
     assert!(o.status.success(), "{}", text(&o));
@@ -226,4 +244,163 @@ fn bad_input_is_a_usage_error_naming_the_value() {
         !Path::new(out).join("config.toml").exists(),
         "nothing was written for bad input"
     );
+}
+
+/// A PNG of the plots' size: signature, IHDR width and height, and a final IEND chunk.
+fn assert_png(path: &Path) {
+    let b = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    assert!(
+        b.len() > 1000,
+        "{} is only {} bytes",
+        path.display(),
+        b.len()
+    );
+    assert_eq!(
+        &b[..8],
+        b"\x89PNG\r\n\x1a\n",
+        "{} is not a PNG",
+        path.display()
+    );
+    assert_eq!(&b[12..16], b"IHDR");
+    let width = u32::from_be_bytes([b[16], b[17], b[18], b[19]]);
+    let height = u32::from_be_bytes([b[20], b[21], b[22], b[23]]);
+    assert_eq!((width, height), (1100, 650));
+    assert_eq!(
+        &b[b.len() - 8..b.len() - 4],
+        b"IEND",
+        "{} is truncated",
+        path.display()
+    );
+}
+
+/// An SVG document with drawn lines and text.
+fn assert_svg(path: &Path) {
+    let s = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    assert!(
+        s.trim_start().starts_with("<svg") && s.trim_end().ends_with("</svg>"),
+        "{} is not an SVG",
+        path.display()
+    );
+    assert!(
+        s.contains("<polyline") || s.contains("<path"),
+        "{} draws no line",
+        path.display()
+    );
+    assert!(
+        s.contains("episode"),
+        "{} has no axis label",
+        path.display()
+    );
+}
+
+fn strip_timing(csv: &str) -> Vec<String> {
+    csv.lines()
+        .map(|l| l.split(',').take(7).collect::<Vec<_>>().join(","))
+        .collect()
+}
+
+#[test]
+fn compare_runs_every_pair_aggregates_and_plots() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("cmp");
+    let o = rl(&[
+        "compare",
+        "--env",
+        "cartpole-v1",
+        "--algos",
+        "reinforce,baseline",
+        "--seeds",
+        "2",
+        "--episodes",
+        "15",
+        "--jobs",
+        "2",
+        "--out",
+        out.to_str().unwrap(),
+        "--quiet",
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        text(&o).contains("| baseline | 2 |") && text(&o).contains("| reinforce | 2 |"),
+        "{}",
+        text(&o)
+    );
+    let agg = std::fs::read_to_string(out.join("aggregate.csv")).unwrap();
+    assert_eq!(
+        agg.lines().count(),
+        1 + 2 * 15,
+        "one row per learner and episode"
+    );
+    assert!(out.join("summary.md").exists());
+    for f in ["returns_seed0.png", "returns_mean_std.png"] {
+        assert_png(&out.join(f));
+    }
+    for f in ["returns_seed0.svg", "returns_mean_std.svg"] {
+        assert_svg(&out.join(f));
+    }
+    // Every compared run is the `rl train` run with the same flags, whatever the
+    // parallelism.
+    let single = dir.path().join("single");
+    let o = rl(&[
+        "train",
+        "--algo",
+        "baseline",
+        "--seed",
+        "1",
+        "--episodes",
+        "15",
+        "--out",
+        single.to_str().unwrap(),
+        "--quiet",
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let a = std::fs::read_to_string(out.join("baseline-seed1/metrics.csv")).unwrap();
+    let b = std::fs::read_to_string(single.join("metrics.csv")).unwrap();
+    assert_eq!(strip_timing(&a), strip_timing(&b));
+    // --algo / --seed belong to rl train.
+    let o = rl(&[
+        "compare",
+        "--algo",
+        "baseline",
+        "--out",
+        dir.path().join("c2").to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    // An existing comparison is not overwritten without --force.
+    let o = rl(&[
+        "compare",
+        "--seeds",
+        "1",
+        "--episodes",
+        "2",
+        "--out",
+        out.to_str().unwrap(),
+        "--quiet",
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+}
+
+#[test]
+fn plot_redraws_from_the_csvs_of_a_fixture() {
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/cmp");
+    let dir = tempfile::tempdir().unwrap();
+    for run in std::fs::read_dir(&fixture).unwrap() {
+        let run = run.unwrap().path();
+        let dest = dir.path().join(run.file_name().unwrap());
+        std::fs::create_dir(&dest).unwrap();
+        for f in ["config.toml", "metrics.csv"] {
+            std::fs::copy(run.join(f), dest.join(f)).unwrap();
+        }
+    }
+    let o = rl(&["plot", dir.path().to_str().unwrap()]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert_png(&dir.path().join("returns_seed0.png"));
+    assert_png(&dir.path().join("returns_mean_std.png"));
+    assert_svg(&dir.path().join("returns_seed0.svg"));
+    assert_svg(&dir.path().join("returns_mean_std.svg"));
+    // A folder without runs is a usage error.
+    let empty = tempfile::tempdir().unwrap();
+    let o = rl(&["plot", empty.path().to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains("holds no run"), "{}", text(&o));
 }

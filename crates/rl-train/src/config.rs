@@ -92,7 +92,8 @@ pub struct TrainConfig {
     /// `steps_per_update / n_envs`); episodes cut at the end of a rollout are marked
     /// truncated and continue in the next one.
     pub steps_per_update: Option<usize>,
-    /// Where the baseline's value function lives: `shared` (the lesson) or `separate`.
+    /// Where the baseline's value function lives: `shared` (the lesson) or `separate`;
+    /// vanilla REINFORCE has none and ignores it.
     pub value_network: ValueNetwork,
     /// Where the policy runs during rollouts: `host` (fast) or `backend`.
     pub acting: Acting,
@@ -183,9 +184,6 @@ impl TrainConfig {
                 ));
             }
             _ => {}
-        }
-        if self.algo == Algo::Reinforce && self.value_network == ValueNetwork::Separate {
-            return err("value_network is separate, but reinforce has no value network: use --algo baseline".into());
         }
         if let Some(p) = &self.bandit_probs {
             if id != EnvId::Bandit {
@@ -334,14 +332,6 @@ mod tests {
                     ..Default::default()
                 },
                 "probability 2",
-            ),
-            (
-                TrainConfig {
-                    algo: Algo::Reinforce,
-                    value_network: ValueNetwork::Separate,
-                    ..Default::default()
-                },
-                "reinforce has no value network",
             ),
         ];
         for (cfg, want) in cases {

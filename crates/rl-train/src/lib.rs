@@ -10,6 +10,7 @@
 mod actor;
 pub mod clip;
 mod config;
+pub mod credit;
 mod learner;
 pub mod loss;
 

@@ -1,0 +1,77 @@
+//! The lesson's credit table: for each step of an episode, the norm of
+//! `grad_theta log pi(a_t | s_t)` over the policy's parameters.
+
+use burn::optim::GradientsParams;
+use burn::prelude::*;
+use burn::tensor::backend::AutodiffBackend;
+use rl_models::{ActionBatch, ActionHead, ActorCritic};
+
+use crate::clip::global_norm;
+
+/// `|grad_theta log pi(a_t | s_t)|` for every step: one backward pass per step, through
+/// the trunk and the policy head (the value head gets no gradient from `log pi`).
+/// `obs` holds `T * obs_dim` values; `actions` holds one index per step for a categorical
+/// head, `action_dim` values per step for a Gaussian one.
+pub fn grad_log_prob_norms<B: AutodiffBackend>(
+    model: &ActorCritic<B>,
+    head: ActionHead,
+    obs: &[f32],
+    obs_dim: usize,
+    actions: &[f32],
+    device: &B::Device,
+) -> Vec<f32> {
+    let t_len = obs.len() / obs_dim;
+    let width = actions.len() / t_len.max(1);
+    (0..t_len)
+        .map(|t| {
+            let o = Tensor::<B, 2>::from_data(
+                TensorData::new(obs[t * obs_dim..(t + 1) * obs_dim].to_vec(), [1, obs_dim]),
+                device,
+            );
+            let a = &actions[t * width..(t + 1) * width];
+            let batch = match head {
+                ActionHead::Categorical { .. } => ActionBatch::Discrete(Tensor::from_data(
+                    TensorData::new(vec![a[0] as i64], [1]),
+                    device,
+                )),
+                ActionHead::Gaussian { action_dim } => ActionBatch::Continuous(Tensor::from_data(
+                    TensorData::new(a.to_vec(), [1, action_dim]),
+                    device,
+                )),
+            };
+            let logp = model.policy.log_prob(model.policy_forward(o), batch).sum();
+            let grads = GradientsParams::from_grads(logp.backward(), model);
+            global_norm::<B, _>(model, &grads)
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use burn::module::AutodiffModule;
+    use rl_models::ActorCriticConfig;
+    use rl_models::backend::{TrainBackend as B, device};
+
+    #[test]
+    fn norm_of_the_policy_gradient_by_hand_for_a_linear_policy() {
+        // No hidden layer: logits = W s + b, so grad_W log pi(a) = (e_a - p) s^T and
+        // grad_b = e_a - p; the norm is |e_a - p| * sqrt(|s|^2 + 1).
+        let dev = device();
+        let cfg = ActorCriticConfig::new(2, ActionHead::Categorical { n_actions: 2 })
+            .with_hidden(vec![])
+            .with_value(rl_models::ValueNetwork::None);
+        let model = cfg.init_seeded::<B>(&mut rl_core::rng::seeded(0), &dev);
+        let obs = [0.5_f32, -1.0];
+        let logits = model.valid().policy_forward(Tensor::from_data(
+            TensorData::new(obs.to_vec(), [1, 2]),
+            &dev,
+        ));
+        let l: Vec<f32> = logits.into_data().to_vec().unwrap();
+        let p1 = 1.0 / (1.0 + (l[0] - l[1]).exp());
+        let diff = ((1.0_f32 - p1).powi(2) * 2.0).sqrt(); // e_1 - p = (-p0, 1 - p1), p0 = 1 - p1
+        let want = diff * (0.25_f32 + 1.0 + 1.0).sqrt();
+        let got = grad_log_prob_norms(&model, cfg.action, &obs, 2, &[1.0], &dev);
+        assert!((got[0] - want).abs() < 1e-5, "{got:?} vs {want}");
+    }
+}
