@@ -181,3 +181,69 @@ pub fn load_run<B: Backend>(dir: &Path, device: &B::Device) -> Result<(RunInfo, 
         })?;
     Ok((info, model))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use burn::prelude::*;
+    use rl_models::backend::{Backend as B, device};
+
+    #[test]
+    fn a_saved_model_loads_back_with_the_same_outputs() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = TrainConfig {
+            hidden: vec![8, 8],
+            ..TrainConfig::default()
+        };
+        let env_id = cfg.validate().unwrap();
+        let dev = device();
+        let model = model_config(&cfg, env_id).init_seeded::<B>(&mut rl_core::rng::seeded(4), &dev);
+        RunInfo::new(cfg).save(dir.path()).unwrap();
+        save_model(dir.path(), &model).unwrap();
+        let (_, loaded) = load_run::<B>(dir.path(), &dev).unwrap();
+        let obs =
+            Tensor::<B, 2>::random([5, 4], burn::tensor::Distribution::Normal(0.0, 1.0), &dev);
+        let (a, va) = model.forward(obs.clone());
+        let (b, vb) = loaded.forward(obs);
+        assert_eq!(a.into_data(), b.into_data());
+        assert_eq!(va.unwrap().into_data(), vb.unwrap().into_data());
+    }
+
+    #[test]
+    fn corrupt_and_foreign_run_folders_are_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(
+            RunInfo::load(dir.path())
+                .unwrap_err()
+                .to_string()
+                .contains("a run folder?")
+        );
+        fs::write(dir.path().join(CONFIG), "format = 1\nbackend = 3\n").unwrap();
+        assert!(RunInfo::load(dir.path()).is_err());
+        let mut info = RunInfo::new(TrainConfig::default());
+        info.format = 99;
+        info.save(dir.path()).unwrap();
+        assert!(
+            RunInfo::load(dir.path())
+                .unwrap_err()
+                .to_string()
+                .contains("format version 99")
+        );
+        RunInfo::new(TrainConfig::default())
+            .save(dir.path())
+            .unwrap();
+        assert!(
+            load_run::<B>(dir.path(), &device())
+                .unwrap_err()
+                .to_string()
+                .contains("no trained model")
+        );
+        fs::write(model_path(dir.path()), b"not a model").unwrap();
+        assert!(
+            load_run::<B>(dir.path(), &device())
+                .unwrap_err()
+                .to_string()
+                .contains("corrupt")
+        );
+    }
+}
