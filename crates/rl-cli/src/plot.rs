@@ -9,6 +9,7 @@ use std::sync::Once;
 
 use anyhow::{Context, Result, anyhow};
 use plotters::coord::Shift;
+use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
 use plotters::style::FontStyle;
 
@@ -94,12 +95,15 @@ fn err<E: std::fmt::Debug>(e: E) -> anyhow::Error {
     anyhow!("drawing failed: {e:?}")
 }
 
-/// (a) every learner's return per episode for `seed`, with moving averages.
-fn draw_seed<DB: DrawingBackend>(
-    root: DrawingArea<DB, Shift>,
+type Chart<'a, DB> = ChartContext<'a, DB, Cartesian2d<RangedCoordf64, RangedCoordf64>>;
+
+/// A white canvas with the title, both axes and their labels, over every episode.
+fn frame<'a, DB: DrawingBackend>(
+    root: &'a DrawingArea<DB, Shift>,
     data: &PlotData,
-    seed: u64,
-) -> Result<()> {
+    title: String,
+    y_desc: String,
+) -> Result<Chart<'a, DB>> {
     root.fill(&WHITE).map_err(err)?;
     let episodes = data
         .series
@@ -107,24 +111,43 @@ fn draw_seed<DB: DrawingBackend>(
         .flat_map(|s| s.runs.iter().map(|(_, r)| r.len()))
         .max()
         .unwrap_or(1);
-    let mut chart = ChartBuilder::on(&root)
-        .caption(
-            format!("{}: return per episode, seed {seed}", data.env),
-            (FONT, 26),
-        )
+    let mut chart = ChartBuilder::on(root)
+        .caption(title, (FONT, 26))
         .margin(20)
         .x_label_area_size(50)
         .y_label_area_size(70)
         .build_cartesian_2d(1f64..episodes as f64, y_range(data))
         .map_err(err)?;
-    chart
-        .configure_mesh()
-        .x_desc("episode")
-        .y_desc("return")
-        .label_style((FONT, 16))
-        .axis_desc_style((FONT, 18))
+    style_mesh(chart.configure_mesh().x_desc("episode").y_desc(y_desc))
         .draw()
         .map_err(err)?;
+    Ok(chart)
+}
+
+/// The legend, then the file is written.
+fn finish<'a, DB: DrawingBackend + 'a>(
+    mut chart: Chart<'a, DB>,
+    root: &DrawingArea<DB, Shift>,
+) -> Result<()> {
+    chart
+        .configure_series_labels()
+        .label_font((FONT, 16))
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK)
+        .position(SeriesLabelPosition::LowerRight)
+        .draw()
+        .map_err(err)?;
+    root.present().map_err(err)
+}
+
+/// (a) every learner's return per episode for `seed`, with moving averages.
+fn draw_seed<DB: DrawingBackend>(
+    root: DrawingArea<DB, Shift>,
+    data: &PlotData,
+    seed: u64,
+) -> Result<()> {
+    let title = format!("{}: return per episode, seed {seed}", data.env);
+    let mut chart = frame(&root, data, title, "return".to_string())?;
     for (k, s) in data.series.iter().enumerate() {
         let color = PALETTE[k % PALETTE.len()];
         let Some((_, returns)) = s.runs.iter().find(|(sd, _)| *sd == seed) else {
@@ -156,45 +179,19 @@ fn draw_seed<DB: DrawingBackend>(
                 PathElement::new(vec![(x, y), (x + 24, y)], color.stroke_width(3))
             });
     }
-    chart
-        .configure_series_labels()
-        .label_font((FONT, 16))
-        .background_style(WHITE.mix(0.85))
-        .border_style(BLACK)
-        .position(SeriesLabelPosition::LowerRight)
-        .draw()
-        .map_err(err)?;
-    root.present().map_err(err)
+    finish(chart, &root)
 }
 
 /// (b) mean ± std across seeds of each seed's 100-episode moving average, per learner.
 fn draw_bands<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, data: &PlotData) -> Result<()> {
-    root.fill(&WHITE).map_err(err)?;
     let n_seeds = data.series.iter().map(|s| s.runs.len()).max().unwrap_or(0);
-    let episodes = data
-        .series
-        .iter()
-        .flat_map(|s| s.runs.iter().map(|(_, r)| r.len()))
-        .max()
-        .unwrap_or(1);
-    let mut chart = ChartBuilder::on(&root)
-        .caption(
-            format!("{}: mean ± std over {n_seeds} seeds", data.env),
-            (FONT, 26),
-        )
-        .margin(20)
-        .x_label_area_size(50)
-        .y_label_area_size(70)
-        .build_cartesian_2d(1f64..episodes as f64, y_range(data))
-        .map_err(err)?;
-    style_mesh(
-        chart
-            .configure_mesh()
-            .x_desc("episode")
-            .y_desc(format!("return ({WINDOW}-episode moving average)")),
-    )
-    .draw()
-    .map_err(err)?;
+    let title = format!("{}: mean ± std over {n_seeds} seeds", data.env);
+    let mut chart = frame(
+        &root,
+        data,
+        title,
+        format!("return ({WINDOW}-episode moving average)"),
+    )?;
     for (k, s) in data.series.iter().enumerate() {
         let color = PALETTE[k % PALETTE.len()];
         let smoothed: Vec<Vec<f64>> = s
@@ -212,12 +209,11 @@ fn draw_bands<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, data: &PlotData)
             .enumerate()
             .rev()
             .map(|(i, st)| ((i + 1) as f64, st.mean - st.std));
-        chart
-            .draw_series(std::iter::once(Polygon::new(
-                upper.chain(lower).collect::<Vec<_>>(),
-                color.mix(0.18).filled(),
-            )))
-            .map_err(err)?;
+        let band = Polygon::new(
+            upper.chain(lower).collect::<Vec<_>>(),
+            color.mix(0.18).filled(),
+        );
+        chart.draw_series(std::iter::once(band)).map_err(err)?;
         let mean = stats
             .iter()
             .enumerate()
@@ -234,15 +230,7 @@ fn draw_bands<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, data: &PlotData)
                 PathElement::new(vec![(x, y), (x + 24, y)], color.stroke_width(3))
             });
     }
-    chart
-        .configure_series_labels()
-        .label_font((FONT, 16))
-        .background_style(WHITE.mix(0.85))
-        .border_style(BLACK)
-        .position(SeriesLabelPosition::LowerRight)
-        .draw()
-        .map_err(err)?;
-    root.present().map_err(err)
+    finish(chart, &root)
 }
 
 /// Draws both plots into `dir` as PNG and SVG; returns the files written.

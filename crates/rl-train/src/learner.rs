@@ -102,6 +102,17 @@ struct Segment {
 }
 
 impl Segment {
+    fn append(&mut self, s: &Segment) {
+        self.obs.extend_from_slice(&s.obs);
+        self.discrete.extend_from_slice(&s.discrete);
+        self.continuous.extend_from_slice(&s.continuous);
+        self.rewards.extend_from_slice(&s.rewards);
+        self.terminated.extend_from_slice(&s.terminated);
+        self.truncated.extend_from_slice(&s.truncated);
+        self.truncation_obs.extend_from_slice(&s.truncation_obs);
+        self.episodes += s.episodes;
+    }
+
     fn clear(&mut self) {
         self.obs.clear();
         self.discrete.clear();
@@ -112,18 +123,6 @@ impl Segment {
         self.truncation_obs.clear();
         self.episodes = 0;
     }
-}
-
-/// The flattened batch of one update, reused across updates.
-#[derive(Debug, Default)]
-struct Flat {
-    obs: Vec<f32>,
-    discrete: Vec<i64>,
-    continuous: Vec<f32>,
-    rewards: Vec<f32>,
-    terminated: Vec<bool>,
-    truncated: Vec<bool>,
-    truncation_obs: Vec<f32>,
 }
 
 /// A policy-gradient learner on the autodiff backend `B`.
@@ -142,7 +141,8 @@ pub struct Learner<B: AutodiffBackend> {
     /// Environments stepped past their episode quota, to be reset before the next
     /// rollout (episodes mode only).
     dirty: Vec<bool>,
-    flat: Flat,
+    /// The segments concatenated: the batch of one update, reused across updates.
+    flat: Segment,
     episodes: u64,
     env_steps: u64,
     updates: u64,
@@ -202,7 +202,7 @@ impl<B: AutodiffBackend> Learner<B> {
             dirty: vec![false; cfg.n_envs],
             rng: rng::seeded(rng::stream(cfg.seed, STREAM_ACTIONS)),
             envs,
-            flat: Flat::default(),
+            flat: Segment::default(),
             episodes: 0,
             env_steps: 0,
             updates: 0,
@@ -445,22 +445,9 @@ impl<B: AutodiffBackend> Learner<B> {
 
     /// Concatenates the segments, environment after environment.
     fn flatten(&mut self) {
-        let f = &mut self.flat;
-        f.obs.clear();
-        f.discrete.clear();
-        f.continuous.clear();
-        f.rewards.clear();
-        f.terminated.clear();
-        f.truncated.clear();
-        f.truncation_obs.clear();
+        self.flat.clear();
         for s in &self.segments {
-            f.obs.extend_from_slice(&s.obs);
-            f.discrete.extend_from_slice(&s.discrete);
-            f.continuous.extend_from_slice(&s.continuous);
-            f.rewards.extend_from_slice(&s.rewards);
-            f.terminated.extend_from_slice(&s.terminated);
-            f.truncated.extend_from_slice(&s.truncated);
-            f.truncation_obs.extend_from_slice(&s.truncation_obs);
+            self.flat.append(s);
         }
     }
 
