@@ -27,11 +27,7 @@ pub struct CreditArgs {
 
 pub fn run(args: CreditArgs) -> Result<(), Failure> {
     let dev = device();
-    let (info, model) = usage(load_run::<TrainBackend>(&args.model, &dev))?;
-    let env_id = info
-        .train
-        .validate()
-        .map_err(|e| Failure::Usage(e.into()))?;
+    let (info, env_id, model) = usage(load_run::<TrainBackend>(&args.model, &dev))?;
     let cfg = model_config(&info.train, env_id);
     let obs_dim = cfg.obs_dim;
 

@@ -160,11 +160,7 @@ fn envs() -> Result<(), Failure> {
 
 fn eval(args: EvalArgs) -> Result<(), Failure> {
     let dev = device();
-    let (info, model) = usage(run_dir::load_run::<Backend>(&args.model, &dev))?;
-    let env_id = info
-        .train
-        .validate()
-        .map_err(|e| Failure::Usage(e.into()))?;
+    let (_, env_id, model) = usage(run_dir::load_run::<Backend>(&args.model, &dev))?;
     let obs_dim = env_id.make().spec().observation_space.flat_dim();
     let mut actor = Actor::new(model, obs_dim, rl_train::Acting::Host);
     let mut envs = VecEnv::from_fn(1, |_| env_id.make()).context("environment")?;
@@ -176,13 +172,7 @@ fn eval(args: EvalArgs) -> Result<(), Failure> {
         envs.step(actions).context("stepping the environment")?;
         returns.extend(envs.finished().iter().map(|e| e.episodic_return));
     }
-    let n = returns.len() as f64;
-    let mean = returns.iter().sum::<f64>() / n;
-    let std = if returns.len() > 1 {
-        (returns.iter().map(|r| (r - mean).powi(2)).sum::<f64>() / (n - 1.0)).sqrt()
-    } else {
-        0.0
-    };
+    let stats::Spread { mean, std, .. } = stats::spread(&returns);
     let how = if args.greedy { "greedy" } else { "sampled" };
     outln!(
         "{}: {} episodes ({how} actions, seed {}): return {mean:.2} ± {std:.2}",
@@ -200,11 +190,7 @@ fn export(args: ExportArgs) -> Result<(), Failure> {
         )));
     }
     let dev = device();
-    let (info, model) = usage(run_dir::load_run::<Backend>(&args.model, &dev))?;
-    let env_id = info
-        .train
-        .validate()
-        .map_err(|e| Failure::Usage(e.into()))?;
+    let (info, env_id, model) = usage(run_dir::load_run::<Backend>(&args.model, &dev))?;
     let spec = env_id.make().spec();
     let cfg = rl_train::model_config(&info.train, env_id);
     let (head, width) = match cfg.action {

@@ -9,6 +9,7 @@ use anyhow::{Context, Result, bail};
 use burn::module::Module;
 use burn::prelude::Backend;
 use burn::record::{FullPrecisionSettings, NamedMpkFileRecorder};
+use rl_core::EnvId;
 use rl_models::ActorCritic;
 use rl_train::{EpisodeRecord, TrainConfig, UpdateReport, model_config};
 use serde::{Deserialize, Serialize};
@@ -158,8 +159,11 @@ pub fn save_model<B: Backend>(dir: &Path, model: &ActorCritic<B>) -> Result<()> 
         .with_context(|| format!("cannot write {}", model_path(dir).display()))
 }
 
-/// The run's configuration and its trained network on backend `B`.
-pub fn load_run<B: Backend>(dir: &Path, device: &B::Device) -> Result<(RunInfo, ActorCritic<B>)> {
+/// The run's configuration, its environment and its trained network on backend `B`.
+pub fn load_run<B: Backend>(
+    dir: &Path,
+    device: &B::Device,
+) -> Result<(RunInfo, EnvId, ActorCritic<B>)> {
     let info = RunInfo::load(dir)?;
     let env_id = info.train.validate()?;
     let path = model_path(dir);
@@ -179,7 +183,7 @@ pub fn load_run<B: Backend>(dir: &Path, device: &B::Device) -> Result<(RunInfo, 
                 path.display()
             )
         })?;
-    Ok((info, model))
+    Ok((info, env_id, model))
 }
 
 #[cfg(test)]
@@ -200,7 +204,7 @@ mod tests {
         let model = model_config(&cfg, env_id).init_seeded::<B>(&mut rl_core::rng::seeded(4), &dev);
         RunInfo::new(cfg).save(dir.path()).unwrap();
         save_model(dir.path(), &model).unwrap();
-        let (_, loaded) = load_run::<B>(dir.path(), &dev).unwrap();
+        let (_, _, loaded) = load_run::<B>(dir.path(), &dev).unwrap();
         let obs =
             Tensor::<B, 2>::random([5, 4], burn::tensor::Distribution::Normal(0.0, 1.0), &dev);
         let (a, va) = model.forward(obs.clone());
