@@ -28,8 +28,7 @@ pub struct BenchArgs {
 }
 
 fn measure(cfg: TrainConfig, max_updates: usize) -> Result<(u64, f64, f64), Failure> {
-    let mut learner =
-        Learner::<TrainBackend>::new(cfg, device()).map_err(|e| Failure::Usage(e.into()))?;
+    let mut learner = Learner::<TrainBackend>::new(cfg, device()).map_err(crate::train::failure)?;
     let start = Instant::now();
     let mut steps = 0;
     let mut returns = Vec::new();
@@ -37,7 +36,7 @@ fn measure(cfg: TrainConfig, max_updates: usize) -> Result<(u64, f64, f64), Fail
         if learner.is_done() {
             break;
         }
-        let r = learner.update().map_err(|e| Failure::Runtime(e.into()))?;
+        let r = learner.update().map_err(crate::train::failure)?;
         steps = r.env_steps;
         returns.extend(r.episodes.iter().map(|e| e.episodic_return));
     }

@@ -14,7 +14,7 @@ mod train;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand};
 use rl_core::rng;
 use rl_core::{Env, EnvId, VecEnv};
@@ -226,8 +226,5 @@ pub fn load_config_file(path: &std::path::Path) -> Result<TrainConfig> {
         .with_context(|| format!("cannot read config file {}", path.display()))?;
     let cfg: TrainConfig =
         toml::from_str(&text).with_context(|| format!("invalid config file {}", path.display()))?;
-    if cfg.episodes == 0 {
-        bail!("{}: episodes is 0: allowed 1 or more", path.display());
-    }
     Ok(cfg)
 }

@@ -3,12 +3,12 @@
 use std::ops::ControlFlow;
 use std::path::PathBuf;
 
-use anyhow::{Context, anyhow};
+use anyhow::Context;
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use rl_models::backend::{TrainBackend, device};
 use rl_models::{Activation, ValueNetwork};
-use rl_train::{Algo, Learner, TrainConfig};
+use rl_train::{Algo, Learner, TrainConfig, TrainError};
 
 use crate::run_dir::{Metrics, RunInfo, prepare_out, save_model};
 use crate::{Failure, load_config_file, usage};
@@ -186,6 +186,14 @@ pub fn run(args: TrainArgs) -> Result<(), Failure> {
     )
 }
 
+/// A configuration error is the user's (exit 2); anything else failed at run time.
+pub fn failure(e: TrainError) -> Failure {
+    match e {
+        TrainError::Config(_) => Failure::Usage(e.into()),
+        _ => Failure::Runtime(e.into()),
+    }
+}
+
 /// What a finished run reports.
 #[derive(Debug)]
 pub struct RunSummary {
@@ -207,8 +215,7 @@ pub fn execute(
     usage(prepare_out(out, force))?;
     RunInfo::new(cfg.clone()).save(out)?;
     let mut metrics = Metrics::create(out)?;
-    let mut learner = Learner::<TrainBackend>::new(cfg.clone(), device())
-        .map_err(|e| Failure::Usage(e.into()))?;
+    let mut learner = Learner::<TrainBackend>::new(cfg.clone(), device()).map_err(failure)?;
     let mut write_error = None;
     let result = learner.run(|report| {
         if let Err(e) = metrics.write(report) {
@@ -222,7 +229,7 @@ pub fn execute(
     if let Some(e) = write_error {
         return Err(Failure::Runtime(e));
     }
-    result.map_err(|e| Failure::Runtime(anyhow!(e)))?;
+    result.map_err(failure)?;
     save_model(out, learner.model()).context("saving the model")?;
     Ok(RunSummary {
         env: learner.env_id(),

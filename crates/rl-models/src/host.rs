@@ -10,6 +10,8 @@
 
 use burn::prelude::*;
 
+use crate::read_f32;
+
 use crate::activation::Activation;
 use crate::actor_critic::{ActorCritic, PolicyHead};
 
@@ -34,12 +36,12 @@ impl HostLinear {
         let b = l
             .bias
             .as_ref()
-            .map_or_else(|| vec![0.0; d_out], |b| read(b.val()));
+            .map_or_else(|| vec![0.0; d_out], |b| read_f32(b.val()));
         let transposed = d_out < LANES;
         let w = if transposed {
-            read(l.weight.val().transpose())
+            read_f32(l.weight.val().transpose())
         } else {
-            read(l.weight.val())
+            read_f32(l.weight.val())
         };
         Self {
             w,
@@ -94,13 +96,6 @@ fn dot(a: &[f32], b: &[f32]) -> f32 {
     acc.iter().sum::<f32>() + tail
 }
 
-fn read<B: Backend, const D: usize>(t: Tensor<B, D>) -> Vec<f32> {
-    t.into_data()
-        .convert::<f32>()
-        .to_vec()
-        .expect("an f32 tensor converts to f32")
-}
-
 /// The trunk and policy head of an [`ActorCritic`], as plain f32 arrays.
 #[derive(Debug, Clone)]
 pub struct HostPolicy {
@@ -117,7 +112,7 @@ impl HostPolicy {
     pub fn new<B: Backend>(model: &ActorCritic<B>) -> Self {
         let (head, log_std) = match &model.policy {
             PolicyHead::Categorical(h) => (HostLinear::read(&h.linear), None),
-            PolicyHead::Gaussian(h) => (HostLinear::read(&h.mean), Some(read(h.log_std.val()))),
+            PolicyHead::Gaussian(h) => (HostLinear::read(&h.mean), Some(read_f32(h.log_std.val()))),
         };
         Self {
             trunk: model.trunk.layers.iter().map(HostLinear::read).collect(),
@@ -187,10 +182,10 @@ mod tests {
             let model = cfg.init_seeded::<B>(&mut rl_core::rng::seeded(5), &dev);
             let obs =
                 Tensor::<B, 2>::random([7, 5], burn::tensor::Distribution::Normal(0.0, 2.0), &dev);
-            let want = read(model.policy_forward(obs.clone()));
+            let want = read_f32(model.policy_forward(obs.clone()));
             let mut host = HostPolicy::new(&model);
             let mut got = Vec::new();
-            host.forward(&read(obs), 5, &mut got);
+            host.forward(&read_f32(obs), 5, &mut got);
             assert_eq!(got.len(), want.len());
             for (g, w) in got.iter().zip(&want) {
                 assert!((g - w).abs() <= 1e-5 * w.abs().max(1.0), "{g} vs {w}");

@@ -42,3 +42,13 @@ pub use heads::{
     ValueHeadConfig,
 };
 pub use mlp::{Mlp, MlpConfig};
+
+use burn::prelude::{Backend, Tensor};
+
+/// A whole tensor read back to the host as f32, in one read.
+pub fn read_f32<B: Backend, const D: usize>(t: Tensor<B, D>) -> Vec<f32> {
+    t.into_data()
+        .convert::<f32>()
+        .to_vec()
+        .expect("an f32 tensor converts to f32")
+}

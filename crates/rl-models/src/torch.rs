@@ -12,6 +12,8 @@ use std::collections::{BTreeMap, HashMap};
 use burn::module::Param;
 use burn::nn::Linear;
 use burn::prelude::*;
+
+use crate::read_f32;
 use safetensors::tensor::{Dtype, SafeTensors, TensorView};
 
 use crate::actor_critic::{ActorCritic, PolicyHead};
@@ -54,16 +56,9 @@ pub enum TorchError {
     Io(#[from] std::io::Error),
 }
 
-fn read<B: Backend, const D: usize>(t: Tensor<B, D>) -> Vec<f32> {
-    t.into_data()
-        .convert::<f32>()
-        .to_vec()
-        .expect("an f32 tensor converts to f32")
-}
-
 fn linear_out<B: Backend>(prefix: &str, l: &Linear<B>, out: &mut BTreeMap<String, TorchTensor>) {
     let [d_in, d_out] = l.weight.dims();
-    let w = read(l.weight.val().transpose());
+    let w = read_f32(l.weight.val().transpose());
     out.insert(
         format!("{prefix}.weight"),
         TorchTensor {
@@ -76,7 +71,7 @@ fn linear_out<B: Backend>(prefix: &str, l: &Linear<B>, out: &mut BTreeMap<String
             format!("{prefix}.bias"),
             TorchTensor {
                 shape: vec![d_out],
-                data: read(b.val()),
+                data: read_f32(b.val()),
             },
         );
     }
@@ -150,7 +145,7 @@ impl<B: Backend> ActorCritic<B> {
                     "policy.log_std".into(),
                     TorchTensor {
                         shape: vec![d],
-                        data: read(h.log_std.val()),
+                        data: read_f32(h.log_std.val()),
                     },
                 );
             }
@@ -300,8 +295,8 @@ mod tests {
                 Tensor::<B, 2>::random([4, 5], burn::tensor::Distribution::Normal(0.0, 1.0), &dev);
             let (a, va) = model.forward(obs.clone());
             let (b, vb) = loaded.forward(obs);
-            assert_eq!(read(a), read(b));
-            assert_eq!(read(va.unwrap()), read(vb.unwrap()));
+            assert_eq!(read_f32(a), read_f32(b));
+            assert_eq!(read_f32(va.unwrap()), read_f32(vb.unwrap()));
         }
     }
 

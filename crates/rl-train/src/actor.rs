@@ -12,10 +12,8 @@ use rl_core::rng::Rng;
 use rl_core::{Actions, Space};
 use rl_models::distributions::{sample_categorical, sample_gaussian};
 use rl_models::host::HostPolicy;
-use rl_models::{ActionHead, ActorCritic, PolicyHead};
+use rl_models::{ActionHead, ActorCritic, PolicyHead, read_f32};
 use serde::{Deserialize, Serialize};
-
-use crate::learner::read;
 
 /// Where the policy runs while acting.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -67,7 +65,7 @@ impl<B: Backend> Actor<B> {
                 Vec::new(),
             ),
             PolicyHead::Gaussian(h) => {
-                let ls = read(h.log_std.val());
+                let ls = read_f32(h.log_std.val());
                 (
                     ActionHead::Gaussian {
                         action_dim: ls.len(),
@@ -108,7 +106,7 @@ impl<B: Backend> Actor<B> {
             Some(host) => host.forward(obs, self.obs_dim, &mut self.out),
             None => {
                 let data = TensorData::new(obs.to_vec(), [n, self.obs_dim]);
-                self.out = read(self.model.policy_forward(Tensor::from_data(data, device)));
+                self.out = read_f32(self.model.policy_forward(Tensor::from_data(data, device)));
             }
         }
         match self.head {

@@ -12,7 +12,7 @@ use burn::prelude::*;
 use burn::tensor::backend::AutodiffBackend;
 use rl_core::rng::{self, Rng};
 use rl_core::{Actions, Advantage, AnyEnv, Bandit, Batch, Env, EnvId, VecEnv};
-use rl_models::{ActionBatch, ActionHead, ActorCritic, ActorCriticConfig};
+use rl_models::{ActionBatch, ActionHead, ActorCritic, ActorCriticConfig, read_f32};
 
 use crate::actor::{Actor, head_for};
 use crate::clip::clip_global_norm;
@@ -264,7 +264,7 @@ impl<B: AutodiffBackend> Learner<B> {
         );
         let (out, values) = self.model.forward(obs);
         let host_values: Vec<f32> = match (&values, self.advantage.needs_values()) {
-            (Some(v), true) => read(v.clone().inner()),
+            (Some(v), true) => read_f32(v.clone().inner()),
             _ => Vec::new(),
         };
         let truncation_values = self.truncation_values();
@@ -298,7 +298,7 @@ impl<B: AutodiffBackend> Learner<B> {
             coefs,
         );
         // One read-back for the three reported terms.
-        let terms = read(Tensor::cat(
+        let terms = read_f32(Tensor::cat(
             vec![
                 loss.policy_loss.inner(),
                 loss.value_loss.inner(),
@@ -470,7 +470,7 @@ impl<B: AutodiffBackend> Learner<B> {
             .model
             .valid()
             .value_forward(obs)
-            .map(read)
+            .map(read_f32)
             .unwrap_or_else(|| vec![0.0; k]);
         let steps = (0..out.len()).filter(|&t| self.flat.truncated[t] && !self.flat.terminated[t]);
         for (t, v) in steps.zip(values) {
@@ -491,12 +491,4 @@ impl<B: AutodiffBackend> Learner<B> {
             )),
         }
     }
-}
-
-/// One read-back of a whole tensor.
-pub(crate) fn read<BB: Backend, const D: usize>(t: Tensor<BB, D>) -> Vec<f32> {
-    t.into_data()
-        .convert::<f32>()
-        .to_vec()
-        .expect("an f32 tensor converts to f32")
 }

@@ -248,13 +248,12 @@ fn map_to_grads(
     struct ToGrad<'a>(&'a GradientsParams);
     impl ModuleMapper<B> for ToGrad<'_> {
         fn map_float<const D: usize>(&mut self, param: Param<Tensor<B, D>>) -> Param<Tensor<B, D>> {
-            let (id, tensor, mapper) = param.consume();
+            let (id, _, mapper) = param.consume();
             let g = self
                 .0
                 .get::<<B as burn::tensor::backend::AutodiffBackend>::InnerBackend, D>(id)
                 .expect("every parameter has a gradient");
             let g = Tensor::<B, D>::from_inner(g);
-            let _ = tensor;
             Param::from_mapped_value(id, g, mapper)
         }
     }
