@@ -73,14 +73,14 @@ pub trait Env {
 
 /// Time-limit and episode bookkeeping shared by every environment: what Gymnasium's
 /// `TimeLimit` and `OrderEnforcing` wrappers do, plus the error on a finished episode.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub(crate) struct EpisodeClock {
     limit: Option<usize>,
     elapsed: usize,
     state: ClockState,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 enum ClockState {
     NeverReset,
     Running,

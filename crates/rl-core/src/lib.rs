@@ -45,4 +45,4 @@ pub use envs::{
 };
 pub use error::{Error, ErrorKind, Result};
 pub use space::Space;
-pub use vec_env::{Actions, EpisodeEnd, VecEnv};
+pub use vec_env::{Actions, EpisodeEnd, VecEnv, VecEnvState};

@@ -15,7 +15,7 @@ pub enum Actions<'a> {
 
 /// An episode that ended during the last [`VecEnv::step`] (Gymnasium's
 /// `RecordEpisodeStatistics`).
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct EpisodeEnd {
     /// Which environment.
     pub env: usize,
@@ -273,6 +273,80 @@ impl<E: Env> VecEnv<E> {
     }
 }
 
+impl<E: Env + Clone> VecEnv<E> {
+    /// A snapshot of everything the vectorised environment holds: the environments with
+    /// their generators, and the episode bookkeeping. [`from_state`](Self::from_state)
+    /// rebuilds one that steps on exactly as this one would.
+    pub fn state(&self) -> VecEnvState<E> {
+        VecEnvState {
+            envs: self.envs.clone(),
+            observations: self.observations.clone(),
+            final_observations: self.final_observations.clone(),
+            rewards: self.rewards.clone(),
+            terminated: self.terminated.clone(),
+            truncated: self.truncated.clone(),
+            returns: self.returns.clone(),
+            lengths: self.lengths.clone(),
+            finished: self.finished.clone(),
+            started: self.started,
+        }
+    }
+
+    /// Rebuilds a vectorised environment from [`state`](Self::state); a snapshot whose
+    /// buffers do not fit its environments is an error.
+    pub fn from_state(state: VecEnvState<E>) -> Result<Self> {
+        let mut v = Self::new(state.envs)?;
+        let (n, d) = (v.envs.len(), v.obs_dim);
+        let fits = [
+            ("observations", state.observations.len(), n * d),
+            ("final observations", state.final_observations.len(), n * d),
+            ("rewards", state.rewards.len(), n),
+            ("terminated flags", state.terminated.len(), n),
+            ("truncated flags", state.truncated.len(), n),
+            ("returns", state.returns.len(), n),
+            ("lengths", state.lengths.len(), n),
+        ];
+        for (what, got, want) in fits {
+            if got != want {
+                return Err(Error::length(format!(
+                    "a vectorised-environment snapshot of {n} environments holds {got} {what}, want {want}"
+                )));
+            }
+        }
+        if let Some(e) = state.finished.iter().find(|e| e.env >= n) {
+            return Err(Error::length(format!(
+                "a vectorised-environment snapshot of {n} environments reports an episode of environment {}",
+                e.env
+            )));
+        }
+        v.observations = state.observations;
+        v.final_observations = state.final_observations;
+        v.rewards = state.rewards;
+        v.terminated = state.terminated;
+        v.truncated = state.truncated;
+        v.returns = state.returns;
+        v.lengths = state.lengths;
+        v.finished = state.finished;
+        v.started = state.started;
+        Ok(v)
+    }
+}
+
+/// A serialisable snapshot of a [`VecEnv`] (see [`VecEnv::state`]).
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct VecEnvState<E> {
+    envs: Vec<E>,
+    observations: Vec<f32>,
+    final_observations: Vec<f32>,
+    rewards: Vec<f32>,
+    terminated: Vec<bool>,
+    truncated: Vec<bool>,
+    returns: Vec<f64>,
+    lengths: Vec<usize>,
+    finished: Vec<EpisodeEnd>,
+    started: bool,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -353,5 +427,63 @@ mod tests {
         assert!(p.step(Actions::Continuous(&[0.0])).is_err());
         p.step(Actions::Continuous(&[0.0, 1.0])).unwrap();
         assert!(VecEnv::<CartPole>::new(vec![]).is_err());
+    }
+
+    /// Steps `v` with a fixed action pattern and records everything it reports.
+    fn trace(v: &mut VecEnv<crate::AnyEnv>, steps: usize) -> Vec<String> {
+        (0..steps)
+            .map(|t| {
+                let n = v.len();
+                match v.spec().action_space {
+                    Space::Discrete { n: k } => {
+                        let a: Vec<usize> = (0..n).map(|i| (t * 7 + i) % k).collect();
+                        v.step(Actions::Discrete(&a)).unwrap();
+                    }
+                    _ => {
+                        let d = v.spec().action_space.flat_dim();
+                        let a: Vec<f32> = (0..n * d).map(|i| ((t + i) % 3) as f32 - 1.0).collect();
+                        v.step(Actions::Continuous(&a)).unwrap();
+                    }
+                }
+                format!(
+                    "{:?} {:?} {:?} {:?} {:?}",
+                    v.observations(),
+                    v.final_observations(),
+                    v.rewards(),
+                    v.terminated(),
+                    v.finished()
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_snapshot_through_serde_steps_on_exactly_like_the_original() {
+        for id in EnvId::ALL {
+            let mut v = VecEnv::from_fn(3, |_| id.make()).unwrap();
+            v.reset(42);
+            trace(&mut v, 37);
+            let json = serde_json::to_string(&v.state()).unwrap();
+            let mut restored = VecEnv::from_state(serde_json::from_str(&json).unwrap()).unwrap();
+            assert_eq!(trace(&mut v, 600), trace(&mut restored, 600), "{id}");
+        }
+    }
+
+    #[test]
+    fn a_snapshot_that_does_not_fit_is_an_error() {
+        let mut v = VecEnv::from_fn(2, |_| CartPole::new()).unwrap();
+        v.reset(0);
+        let mut state = v.state();
+        state.rewards.pop();
+        let e = VecEnv::from_state(state).unwrap_err();
+        assert!(e.to_string().contains("1 rewards, want 2"), "{e}");
+        let mut state = v.state();
+        state.finished.push(EpisodeEnd {
+            env: 5,
+            episodic_return: 1.0,
+            episodic_length: 1,
+            terminated: true,
+        });
+        assert!(VecEnv::from_state(state).is_err());
     }
 }

@@ -55,7 +55,7 @@ pub(crate) fn pow2(x: f64) -> f64 {
 }
 
 /// Acrobot-v1 with its 500-step time limit.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Acrobot {
     state: [f64; 4],
     obs: [f32; 6],

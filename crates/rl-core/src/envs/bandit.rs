@@ -28,7 +28,7 @@ use crate::space::Space;
 pub const DEFAULT_PROBS: [f64; 3] = [0.2, 0.8, 0.5];
 
 /// A k-armed Bernoulli bandit.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Bandit {
     probs: Vec<f64>,
     obs: [f32; 1],

@@ -43,7 +43,7 @@ pub(crate) const X_THRESHOLD: f64 = 2.4;
 const MAX_EPISODE_STEPS: usize = 500;
 
 /// CartPole-v1 with its 500-step time limit.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct CartPole {
     state: [f64; 4],
     obs: [f32; 4],

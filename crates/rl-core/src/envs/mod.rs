@@ -106,7 +106,7 @@ impl FromStr for EnvId {
 
 /// Any of the environments, dispatched by a `match` (cheaper than a trait object and
 /// `Clone`). Learners that pick the environment at run time step a `VecEnv<AnyEnv>`.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 #[allow(missing_docs)]
 pub enum AnyEnv {
     Bandit(Bandit),

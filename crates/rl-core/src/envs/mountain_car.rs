@@ -35,7 +35,7 @@ const GRAVITY: f64 = 0.0025;
 const MAX_EPISODE_STEPS: usize = 200;
 
 /// MountainCar-v0 with its 200-step time limit.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct MountainCar {
     state: [f64; 2],
     obs: [f32; 2],

@@ -47,7 +47,7 @@ const POWER: f64 = 0.0015;
 const MAX_EPISODE_STEPS: usize = 999;
 
 /// A scalar with the numpy dtype it would have in Gymnasium.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 enum Num {
     /// A numpy float64 or a Python float.
     F64(f64),
@@ -94,7 +94,7 @@ impl Num {
 }
 
 /// MountainCarContinuous-v0 with its 999-step time limit.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct MountainCarContinuous {
     /// Position and velocity: f64 right after a reset, f32 after any step.
     position: Num,

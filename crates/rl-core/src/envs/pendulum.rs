@@ -44,7 +44,7 @@ fn angle_normalize(x: f64) -> f64 {
 }
 
 /// Pendulum-v1 with its 200-step time limit.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Pendulum {
     state: [f64; 2],
     obs: [f32; 3],
