@@ -2,7 +2,7 @@
 //! policy and value networks, or no value at all (vanilla REINFORCE).
 
 use burn::prelude::*;
-use rl_core::rng::Rng;
+use rl_core::rng::{Rng, RngExt};
 use serde::{Deserialize, Serialize};
 
 use crate::activation::Activation;
@@ -170,7 +170,7 @@ impl ActorCriticConfig {
 
     /// PyTorch's initialisation, every weight drawn from `rng` in a fixed order (trunk,
     /// policy head, value trunk, value head): the same seed gives the same network on
-    /// every backend.
+    /// every backend, with the same parameter ids (so the same saved bytes).
     pub fn init_seeded<B: Backend>(&self, rng: &mut Rng, device: &B::Device) -> ActorCritic<B> {
         let trunk_cfg = self.trunk();
         let d = trunk_cfg.d_output();
@@ -189,12 +189,16 @@ impl ActorCriticConfig {
             (self.value == ValueNetwork::Separate).then(|| trunk_cfg.init_seeded(rng, device));
         let value = (self.value != ValueNetwork::None)
             .then(|| ValueHeadConfig::new(d).init_seeded(rng, device));
-        ActorCritic {
+        let model = ActorCritic {
             trunk,
             policy,
             value,
             value_trunk,
-        }
+        };
+        // Parameter ids from the same generator, drawn after every weight.
+        model.map(&mut crate::init::SeededIds {
+            next: rng.random::<u64>() >> 1,
+        })
     }
 }
 
@@ -222,5 +226,28 @@ impl<B: Backend> ActorCritic<B> {
             Some(vt) => head.forward(vt.forward(obs)),
             None => head.forward(self.trunk.forward(obs)),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backend::{Backend as B, device};
+    use burn::module::Module;
+    use burn::record::{FullPrecisionSettings, NamedMpkBytesRecorder, Recorder};
+
+    fn record_bytes(seed: u64) -> Vec<u8> {
+        let cfg = ActorCriticConfig::new(4, ActionHead::Categorical { n_actions: 2 })
+            .with_value(ValueNetwork::Separate);
+        let model = cfg.init_seeded::<B>(&mut rl_core::rng::seeded(seed), &device());
+        NamedMpkBytesRecorder::<FullPrecisionSettings>::new()
+            .record(model.into_record(), ())
+            .unwrap()
+    }
+
+    #[test]
+    fn a_seeded_network_is_the_same_bytes_every_time() {
+        assert_eq!(record_bytes(3), record_bytes(3));
+        assert_ne!(record_bytes(3), record_bytes(4));
     }
 }

@@ -4,7 +4,7 @@
 //! same initial weights on every backend (wgpu draws its own numbers on the device) and in
 //! every thread (Burn's backend seed is process-global).
 
-use burn::module::Param;
+use burn::module::{ModuleMapper, Param, ParamId};
 use burn::nn::Linear;
 use burn::prelude::*;
 use rl_core::rng::{Rng, RngExt};
@@ -32,5 +32,20 @@ pub fn linear_seeded<B: Backend>(
     Linear {
         weight: Param::from_data(TensorData::new(w, [d_input, d_output]), device),
         bias: Some(Param::from_data(TensorData::new(bias, [d_output]), device)),
+    }
+}
+
+/// Gives the parameters ids `base + 1, base + 2, ...` in visiting order, instead of
+/// Burn's ids from the operating system's generator: a seeded network's record, and so
+/// its saved file, is then the same bytes in every run.
+pub(crate) struct SeededIds {
+    pub(crate) next: u64,
+}
+
+impl<B: Backend> ModuleMapper<B> for SeededIds {
+    fn map_float<const D: usize>(&mut self, param: Param<Tensor<B, D>>) -> Param<Tensor<B, D>> {
+        let (_, tensor, mapper) = param.consume();
+        self.next = self.next.wrapping_add(1);
+        Param::from_mapped_value(ParamId::from(self.next), tensor, mapper)
     }
 }
