@@ -5,14 +5,17 @@
 use std::ops::ControlFlow;
 use std::time::Instant;
 
-use burn::module::AutodiffModule;
+use burn::module::{AutodiffModule, ModuleVisitor, Param};
 use burn::optim::adaptor::OptimizerAdaptor;
-use burn::optim::{Adam, AdamConfig, GradientsParams, Optimizer};
+use burn::optim::record::{AdaptorRecord, AdaptorRecordV1};
+use burn::optim::{Adam, AdamConfig, AdamState, GradientsParams, Optimizer};
 use burn::prelude::*;
+use burn::record::{FullPrecisionSettings, NamedMpkBytesRecorder, Recorder};
 use burn::tensor::backend::AutodiffBackend;
 use rl_core::rng::{self, Rng};
-use rl_core::{Actions, Advantage, AnyEnv, Bandit, Batch, Env, EnvId, VecEnv};
+use rl_core::{Actions, Advantage, AnyEnv, Bandit, Batch, Env, EnvId, VecEnv, VecEnvState};
 use rl_models::{ActionBatch, ActionHead, ActorCritic, ActorCriticConfig, read_f32};
+use serde::{Deserialize, Serialize};
 
 use crate::actor::{Actor, head_for};
 use crate::clip::clip_global_norm;
@@ -34,6 +37,9 @@ pub enum TrainError {
     /// An environment refused a step (a bug: actions come from the policy's own space).
     #[error("environment error: {0}")]
     Env(#[from] rl_core::Error),
+    /// A saved learner state could not be taken or does not fit its configuration.
+    #[error("learner state: {0}")]
+    State(String),
     /// The loss or a gradient became NaN or infinite.
     #[error(
         "update {update}: the loss is not finite (policy {policy_loss}, value {value_loss}, entropy {entropy}); training stopped"
@@ -147,6 +153,50 @@ pub struct Learner<B: AutodiffBackend> {
     env_steps: u64,
     updates: u64,
     started: Instant,
+    /// Training seconds before `started` (of the run this one resumes).
+    elapsed_before: f64,
+}
+
+/// Everything a [`Learner`] holds between updates: the configuration, the network, Adam's
+/// moments and step counts, the environments (their states and generators), the action
+/// sampler's generator and the counters. [`Learner::from_state`] continues exactly where
+/// [`Learner::state`] was taken: bit for bit on the same backend.
+#[derive(Clone, Serialize, Deserialize)]
+pub struct LearnerState {
+    /// The configuration.
+    pub config: TrainConfig,
+    /// Episodes finished.
+    pub episodes: u64,
+    /// Environment steps taken.
+    pub env_steps: u64,
+    /// Updates done.
+    pub updates: u64,
+    /// Seconds spent training (timing only: it never changes a result).
+    pub elapsed: f64,
+    rng: Rng,
+    envs: VecEnvState<AnyEnv>,
+    dirty: Vec<bool>,
+    /// The network's Burn record (named MessagePack, full precision).
+    #[serde(with = "serde_bytes")]
+    model: Vec<u8>,
+    /// Adam's record, likewise.
+    #[serde(with = "serde_bytes")]
+    optimizer: Vec<u8>,
+}
+
+impl std::fmt::Debug for LearnerState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LearnerState")
+            .field("config", &self.config)
+            .field("episodes", &self.episodes)
+            .field("env_steps", &self.env_steps)
+            .field("updates", &self.updates)
+            .finish_non_exhaustive()
+    }
+}
+
+fn recorder() -> NamedMpkBytesRecorder<FullPrecisionSettings> {
+    NamedMpkBytesRecorder::new()
 }
 
 impl<B: AutodiffBackend> std::fmt::Debug for Learner<B> {
@@ -155,6 +205,75 @@ impl<B: AutodiffBackend> std::fmt::Debug for Learner<B> {
             .field("cfg", &self.cfg)
             .field("updates", &self.updates)
             .finish_non_exhaustive()
+    }
+}
+
+/// The configuration's environment (with its bandit arms, if any); `cfg` is validated.
+fn make_env(cfg: &TrainConfig, env_id: EnvId) -> AnyEnv {
+    match (&cfg.bandit_probs, env_id) {
+        (Some(p), EnvId::Bandit) => AnyEnv::Bandit(Bandit::new(p.clone()).expect("validated")),
+        _ => env_id.make(),
+    }
+}
+
+/// PyTorch's Adam epsilon (Burn's default is 1e-5).
+fn adam<B: AutodiffBackend>() -> OptimizerAdaptor<Adam, ActorCritic<B>, B> {
+    AdamConfig::new().with_epsilon(1e-8).init()
+}
+
+/// Every parameter's shape, in visiting order.
+fn param_shapes<B: Backend, M: burn::module::Module<B>>(m: &M) -> Vec<Vec<usize>> {
+    struct Shapes(Vec<Vec<usize>>);
+    impl<B: Backend> ModuleVisitor<B> for Shapes {
+        fn visit_float<const D: usize>(&mut self, p: &Param<Tensor<B, D>>) {
+            self.0.push(p.val().dims().to_vec());
+        }
+    }
+    let mut s = Shapes(Vec::new());
+    m.visit(&mut s);
+    s.0
+}
+
+/// Adam's states by parameter id (Burn's own map type).
+type AdamRecord<B> =
+    <OptimizerAdaptor<Adam, ActorCritic<B>, B> as Optimizer<ActorCritic<B>, B>>::Record;
+
+/// Checks that every saved Adam state belongs to a parameter of the network and has its
+/// rank and shape (Burn would panic at the next step otherwise).
+struct CheckMoments<'a, B: AutodiffBackend> {
+    records: &'a AdamRecord<B>,
+    matched: usize,
+    problem: Option<String>,
+}
+
+impl<B: AutodiffBackend> ModuleVisitor<B> for CheckMoments<'_, B> {
+    fn visit_float<const D: usize>(&mut self, p: &Param<Tensor<B, D>>) {
+        // A parameter without a state has not been stepped yet: Adam creates it then.
+        let Some(AdaptorRecord::V1(r)) = self.records.get(&p.id) else {
+            return;
+        };
+        self.matched += 1;
+        let rank = match r {
+            AdaptorRecordV1::Rank0(_) => 0,
+            AdaptorRecordV1::Rank1(_) => 1,
+            AdaptorRecordV1::Rank2(_) => 2,
+            AdaptorRecordV1::Rank3(_) => 3,
+            AdaptorRecordV1::Rank4(_) => 4,
+            AdaptorRecordV1::Rank5(_) => 5,
+            AdaptorRecordV1::Rank6(_) => 6,
+            AdaptorRecordV1::Rank7(_) => 7,
+            AdaptorRecordV1::Rank8(_) => 8,
+        };
+        let dims = p.val().dims();
+        let fits = rank == D && {
+            let s: AdamState<B::InnerBackend, D> = r.clone().into_state();
+            s.momentum.moment_1.dims() == dims && s.momentum.moment_2.dims() == dims
+        };
+        if !fits && self.problem.is_none() {
+            self.problem = Some(format!(
+                "the saved optimiser's moments for a parameter of shape {dims:?} do not fit it"
+            ));
+        }
     }
 }
 
@@ -175,21 +294,14 @@ impl<B: AutodiffBackend> Learner<B> {
     /// seeded from `cfg.seed`.
     pub fn new(cfg: TrainConfig, device: B::Device) -> Result<Self, TrainError> {
         let env_id = cfg.validate()?;
-        let make = || match (&cfg.bandit_probs, env_id) {
-            (Some(p), EnvId::Bandit) => AnyEnv::Bandit(Bandit::new(p.clone()).expect("validated")),
-            _ => env_id.make(),
-        };
-        let mut envs = VecEnv::from_fn(cfg.n_envs, |_| make())?;
+        let mut envs = VecEnv::from_fn(cfg.n_envs, |_| make_env(&cfg, env_id))?;
         envs.reset(rng::stream(cfg.seed, STREAM_ENVS));
         let model_cfg = model_config(&cfg, env_id);
         let model = model_cfg.init_seeded::<B>(
             &mut rng::seeded(rng::stream(cfg.seed, STREAM_INIT)),
             &device,
         );
-        // PyTorch's Adam epsilon (Burn's default is 1e-5).
-        let optim = AdamConfig::new()
-            .with_epsilon(1e-8)
-            .init::<B, ActorCritic<B>>();
+        let optim = adam();
         Ok(Self {
             advantage: cfg.algo.advantage(),
             head: model_cfg.action,
@@ -207,8 +319,115 @@ impl<B: AutodiffBackend> Learner<B> {
             env_steps: 0,
             updates: 0,
             started: Instant::now(),
+            elapsed_before: 0.0,
             cfg,
         })
+    }
+
+    /// The learner's whole state, to continue later with [`from_state`](Self::from_state).
+    pub fn state(&self) -> Result<LearnerState, TrainError> {
+        let rec = recorder();
+        let model = Recorder::<B>::record(&rec, self.model.clone().into_record(), ())
+            .map_err(|e| TrainError::State(format!("cannot record the network: {e}")))?;
+        let optimizer = Recorder::<B>::record(&rec, self.optim.to_record(), ())
+            .map_err(|e| TrainError::State(format!("cannot record the optimiser: {e}")))?;
+        Ok(LearnerState {
+            config: self.cfg.clone(),
+            episodes: self.episodes,
+            env_steps: self.env_steps,
+            updates: self.updates,
+            elapsed: self.elapsed(),
+            rng: self.rng.clone(),
+            envs: self.envs.state(),
+            dirty: self.dirty.clone(),
+            model,
+            optimizer,
+        })
+    }
+
+    /// A learner that continues exactly where `state` was taken. Everything is checked
+    /// against the configuration first: a state that does not fit is an error, not a panic
+    /// later.
+    pub fn from_state(state: LearnerState, device: B::Device) -> Result<Self, TrainError> {
+        let bad = |m: String| TrainError::State(m);
+        let cfg = state.config;
+        let env_id = cfg.validate()?;
+        let envs = VecEnv::from_state(state.envs).map_err(|e| bad(e.to_string()))?;
+        let want = make_env(&cfg, env_id).spec();
+        if envs.spec() != &want || envs.len() != cfg.n_envs || state.dirty.len() != cfg.n_envs {
+            return Err(bad(format!(
+                "the saved environments ({} x {}) are not the configuration's ({} x {})",
+                envs.len(),
+                envs.spec().id,
+                cfg.n_envs,
+                want.id
+            )));
+        }
+        let model_cfg = model_config(&cfg, env_id);
+        let fresh = model_cfg.init::<B>(&device);
+        let rec = recorder();
+        let record = Recorder::<B>::load(&rec, state.model, &device)
+            .map_err(|e| bad(format!("the saved network does not load: {e}")))?;
+        let model = fresh.clone().load_record(record);
+        if param_shapes(&model) != param_shapes(&fresh) {
+            return Err(bad(
+                "the saved network's shapes are not the configuration's".into(),
+            ));
+        }
+        let optim_record: AdamRecord<B> = Recorder::<B>::load(&rec, state.optimizer, &device)
+            .map_err(|e| bad(format!("the saved optimiser does not load: {e}")))?;
+        let mut check = CheckMoments {
+            records: &optim_record,
+            matched: 0,
+            problem: None,
+        };
+        model.visit(&mut check);
+        if let Some(p) = check.problem {
+            return Err(bad(p));
+        }
+        if check.matched != optim_record.len() {
+            return Err(bad(format!(
+                "the saved optimiser holds {} states, {} of which belong to the network",
+                optim_record.len(),
+                check.matched
+            )));
+        }
+        let optim = adam().load_record(optim_record);
+        Ok(Self {
+            advantage: cfg.algo.advantage(),
+            head: model_cfg.action,
+            obs_dim: model_cfg.obs_dim,
+            env_id,
+            device,
+            model,
+            optim,
+            segments: vec![Segment::default(); cfg.n_envs],
+            dirty: state.dirty,
+            rng: state.rng,
+            envs,
+            flat: Segment::default(),
+            episodes: state.episodes,
+            env_steps: state.env_steps,
+            updates: state.updates,
+            started: Instant::now(),
+            elapsed_before: state.elapsed,
+            cfg,
+        })
+    }
+
+    /// Seconds spent training, over every run this one resumes.
+    pub fn elapsed(&self) -> f64 {
+        self.elapsed_before + self.started.elapsed().as_secs_f64()
+    }
+
+    /// Updates done so far.
+    pub fn updates(&self) -> u64 {
+        self.updates
+    }
+
+    /// Environment steps taken so far.
+    pub fn env_steps(&self) -> u64 {
+        self.env_steps
     }
 
     /// The configuration.
@@ -336,7 +555,7 @@ impl<B: AutodiffBackend> Learner<B> {
         self.model = self.optim.step(self.cfg.lr, self.model.clone(), grads);
 
         // Metrics.
-        let wall_time = self.started.elapsed().as_secs_f64();
+        let wall_time = self.elapsed();
         Ok(UpdateReport {
             update: self.updates,
             episodes,

@@ -8,6 +8,7 @@
 #![warn(missing_docs)]
 
 mod actor;
+pub mod checkpoint;
 pub mod clip;
 mod config;
 pub mod credit;
@@ -16,4 +17,4 @@ pub mod loss;
 
 pub use actor::{Acting, Actor, head_for};
 pub use config::{Algo, ConfigError, TrainConfig};
-pub use learner::{EpisodeRecord, Learner, TrainError, UpdateReport, model_config};
+pub use learner::{EpisodeRecord, Learner, LearnerState, TrainError, UpdateReport, model_config};
