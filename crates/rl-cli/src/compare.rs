@@ -133,10 +133,7 @@ pub fn compare(args: CompareArgs) -> Result<(), Failure> {
         .into_iter()
         .next()
     {
-        return Err(match e {
-            Failure::Usage(e) => Failure::Usage(e.context(format!("run {}", dir.display()))),
-            Failure::Runtime(e) => Failure::Runtime(e.context(format!("run {}", dir.display()))),
-        });
+        return Err(e.context(format!("run {}", dir.display())));
     }
     report(&args.out)
 }

@@ -1,7 +1,8 @@
 //! `rl`: train, evaluate, export and benchmark policy-gradient agents.
 //!
 //! Exit codes: 0 success, 1 runtime failure, 2 usage error (bad flags or values, an
-//! unknown environment or algorithm, an `--out` folder that holds another run).
+//! unknown environment or algorithm, an `--out` folder that holds another run, a
+//! checkpoint that cannot be resumed), 130 stopped by Ctrl-C after writing a checkpoint.
 
 mod bench;
 mod compare;
@@ -31,7 +32,8 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Train an agent; writes config.toml, metrics.csv and model.mpk into --out.
+    /// Train an agent (or --resume one); writes config.toml, metrics.csv, timing.csv,
+    /// checkpoint.bin and model.mpk into --out.
     Train(Box<train::TrainArgs>),
     /// Evaluate a trained agent: mean and std of the return over seeded episodes.
     Eval(EvalArgs),
@@ -85,6 +87,20 @@ pub enum Failure {
     Usage(anyhow::Error),
     /// Anything else: exit code 1.
     Runtime(anyhow::Error),
+    /// Stopped by Ctrl-C after writing a checkpoint: exit code 130, the shell's code for
+    /// an interrupt, with how to continue.
+    Interrupted(String),
+}
+
+impl Failure {
+    /// Adds context to the error, keeping its exit code.
+    pub fn context(self, c: String) -> Self {
+        match self {
+            Failure::Usage(e) => Failure::Usage(e.context(c)),
+            Failure::Runtime(e) => Failure::Runtime(e.context(c)),
+            Failure::Interrupted(m) => Failure::Interrupted(m),
+        }
+    }
 }
 
 impl From<anyhow::Error> for Failure {
@@ -136,6 +152,10 @@ fn main() -> ExitCode {
         Err(Failure::Runtime(e)) => {
             eprintln!("error: {e:#}");
             ExitCode::from(1)
+        }
+        Err(Failure::Interrupted(m)) => {
+            eprintln!("{m}");
+            ExitCode::from(130)
         }
     }
 }

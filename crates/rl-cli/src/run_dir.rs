@@ -1,6 +1,15 @@
-//! The files of a run folder: `config.toml` (the resolved configuration, with the
-//! backend and versions), `metrics.csv` (one row per episode) and `model.mpk` (the
-//! trained network, Burn's named MessagePack record at full precision).
+//! The files of a run folder:
+//!
+//! - `config.toml`: the resolved configuration, with the backend and versions;
+//! - `metrics.csv`: one row per episode, the learning metrics only, so that the same run
+//!   gives the same bytes every time;
+//! - `timing.csv`: one row per episode, steps per second and wall time (these vary);
+//! - `checkpoint.bin`: everything needed to resume exactly (see [`RunCheckpoint`]);
+//! - `model.mpk`: the trained network, Burn's named MessagePack record at full precision.
+//!
+//! Every file but the two CSV logs is replaced atomically; the logs are rebuilt from the
+//! checkpoint on resume, so rows written after it (by a run that was killed) are dropped
+//! and written again, identically.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -8,17 +17,25 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 use burn::module::Module;
 use burn::prelude::Backend;
-use burn::record::{FullPrecisionSettings, NamedMpkFileRecorder};
+use burn::record::{FullPrecisionSettings, NamedMpkBytesRecorder, NamedMpkFileRecorder, Recorder};
 use rl_core::EnvId;
 use rl_models::ActorCritic;
-use rl_train::{EpisodeRecord, TrainConfig, UpdateReport, model_config};
+use rl_train::checkpoint::{self, write_atomic};
+use rl_train::{EpisodeRecord, LearnerState, TrainConfig, UpdateReport, model_config};
 use serde::{Deserialize, Serialize};
 
 /// The version of the run-folder format; a folder of another version is refused.
 pub const FORMAT: u32 = 1;
+/// The version of `checkpoint.bin`'s layout; a checkpoint of another is refused.
+pub const CHECKPOINT_FORMAT: u32 = 1;
 const CONFIG: &str = "config.toml";
 const METRICS: &str = "metrics.csv";
+const TIMING: &str = "timing.csv";
+const CHECKPOINT: &str = "checkpoint.bin";
 const MODEL: &str = "model";
+
+/// The files `rl train` writes into a run folder (and `--force` removes).
+const RUN_FILES: [&str; 5] = [CONFIG, METRICS, TIMING, CHECKPOINT, "model.mpk"];
 
 /// What `config.toml` holds.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -56,15 +73,23 @@ impl RunInfo {
                 dir.display()
             )
         })?;
-        let info: RunInfo = toml::from_str(&text)
-            .with_context(|| format!("{} is not a valid run configuration", path.display()))?;
-        if info.format != FORMAT {
+        // The format first, so that a folder of another version says so rather than
+        // failing on a field it does not know.
+        #[derive(Deserialize)]
+        struct Format {
+            format: Option<u32>,
+        }
+        let format = toml::from_str::<Format>(&text).ok().and_then(|f| f.format);
+        if let Some(f) = format
+            && f != FORMAT
+        {
             bail!(
-                "{} has format version {}, this rl reads version {FORMAT}",
-                path.display(),
-                info.format
+                "{} has format version {f}, this rl reads version {FORMAT}",
+                path.display()
             );
         }
+        let info: RunInfo = toml::from_str(&text)
+            .with_context(|| format!("{} is not a valid run configuration", path.display()))?;
         info.train
             .validate()
             .with_context(|| format!("{}", path.display()))?;
@@ -73,29 +98,98 @@ impl RunInfo {
 
     pub fn save(&self, dir: &Path) -> Result<()> {
         let text = toml::to_string_pretty(self).context("serialising the configuration")?;
-        fs::write(dir.join(CONFIG), text)
-            .with_context(|| format!("cannot write {}", dir.join(CONFIG).display()))
+        write_atomic(&dir.join(CONFIG), text.as_bytes())?;
+        Ok(())
     }
 }
 
-/// Refuses an `--out` folder that already holds a run unless `force`.
+/// Everything a run folder needs to continue: the learner's whole state and the two logs
+/// as they stood, with the backend it was written by.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct RunCheckpoint {
+    /// The backend of the run; resuming on another would not repeat it exactly.
+    pub backend: String,
+    /// `rl` version that wrote it.
+    pub rl_version: String,
+    /// The learner.
+    pub learner: LearnerState,
+    /// `metrics.csv` as it stood.
+    pub metrics: String,
+    /// `timing.csv` as it stood.
+    pub timing: String,
+}
+
+pub fn checkpoint_path(dir: &Path) -> PathBuf {
+    dir.join(CHECKPOINT)
+}
+
+impl RunCheckpoint {
+    pub fn save(&self, dir: &Path) -> Result<()> {
+        checkpoint::save(&checkpoint_path(dir), CHECKPOINT_FORMAT, self)?;
+        Ok(())
+    }
+
+    /// The folder's checkpoint, refused if it was written by another backend.
+    pub fn load(dir: &Path) -> Result<Self> {
+        if !dir.is_dir() {
+            bail!("{} is not a folder: no run to resume", dir.display());
+        }
+        let c: RunCheckpoint = checkpoint::load(&checkpoint_path(dir), CHECKPOINT_FORMAT).map_err(|e| {
+            match e {
+                checkpoint::CheckpointError::Missing { .. } => anyhow::anyhow!(
+                    "{} has no checkpoint ({CHECKPOINT} is missing): it is not a run folder, or its run never started",
+                    dir.display()
+                ),
+                e => anyhow::Error::new(e),
+            }
+        })?;
+        if c.backend != rl_models::backend::NAME {
+            bail!(
+                "{} was trained on the {} backend; this rl was built for {}: resume it with an rl built with `--features {}`",
+                dir.display(),
+                c.backend,
+                rl_models::backend::NAME,
+                c.backend
+            );
+        }
+        Ok(c)
+    }
+}
+
+/// Refuses an `--out` that is a file, or a folder that already holds a run unless
+/// `force`; with `force`, removes the old run's files (and nothing else).
 pub fn prepare_out(dir: &Path, force: bool) -> Result<()> {
-    if dir.join(CONFIG).exists() && !force {
-        bail!(
-            "{} already holds a run: choose another --out, or pass --force to overwrite it",
-            dir.display()
-        );
+    if dir.exists() && !dir.is_dir() {
+        bail!("--out {} is a file, not a folder", dir.display());
+    }
+    let held: Vec<_> = RUN_FILES.iter().filter(|f| dir.join(f).exists()).collect();
+    if !held.is_empty() {
+        if !force {
+            let what = match RunInfo::load(dir) {
+                Ok(info) => format!(
+                    " ({} on {}, seed {})",
+                    info.train.algo.name(),
+                    info.train.env,
+                    info.train.seed
+                ),
+                Err(_) => String::new(),
+            };
+            bail!(
+                "{} already holds a run{what}: continue it with `rl train --resume {}`, choose another --out, or pass --force to overwrite it",
+                dir.display(),
+                dir.display()
+            );
+        }
+        for f in held {
+            fs::remove_file(dir.join(f))
+                .with_context(|| format!("cannot remove {}", dir.join(f).display()))?;
+        }
     }
     fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))
 }
 
-/// `metrics.csv`: one row per episode.
-pub struct Metrics {
-    writer: csv::Writer<fs::File>,
-}
-
-/// The CSV header, CleanRL's metric names.
-pub const METRICS_HEADER: [&str; 9] = [
+/// The CSV headers, CleanRL's metric names.
+pub const METRICS_HEADER: [&str; 7] = [
     "episode",
     "env_steps",
     "episodic_return",
@@ -103,17 +197,46 @@ pub const METRICS_HEADER: [&str; 9] = [
     "policy_loss",
     "value_loss",
     "entropy",
-    "sps",
-    "wall_time",
 ];
+pub const TIMING_HEADER: [&str; 4] = ["episode", "env_steps", "sps", "wall_time"];
+
+/// `metrics.csv` and `timing.csv`, appended to as episodes finish.
+pub struct Metrics {
+    dir: PathBuf,
+    metrics: csv::Writer<fs::File>,
+    timing: csv::Writer<fs::File>,
+}
+
+fn header_text(header: &[&str]) -> String {
+    format!("{}\n", header.join(","))
+}
 
 impl Metrics {
+    /// New logs holding their headers only.
     pub fn create(dir: &Path) -> Result<Self> {
-        let path = dir.join(METRICS);
-        let mut writer = csv::Writer::from_path(&path)
-            .with_context(|| format!("cannot create {}", path.display()))?;
-        writer.write_record(METRICS_HEADER)?;
-        Ok(Self { writer })
+        Self::restore(
+            dir,
+            &header_text(&METRICS_HEADER),
+            &header_text(&TIMING_HEADER),
+        )
+    }
+
+    /// The logs as a checkpoint holds them, reopened for appending.
+    pub fn restore(dir: &Path, metrics: &str, timing: &str) -> Result<Self> {
+        let open = |name: &str, text: &str| -> Result<csv::Writer<fs::File>> {
+            let path = dir.join(name);
+            write_atomic(&path, text.as_bytes())?;
+            let file = fs::OpenOptions::new()
+                .append(true)
+                .open(&path)
+                .with_context(|| format!("cannot open {}", path.display()))?;
+            Ok(csv::WriterBuilder::new().from_writer(file))
+        };
+        Ok(Self {
+            dir: dir.into(),
+            metrics: open(METRICS, metrics)?,
+            timing: open(TIMING, timing)?,
+        })
     }
 
     pub fn write(&mut self, r: &UpdateReport) -> Result<()> {
@@ -124,7 +247,7 @@ impl Metrics {
                 episodic_return,
                 episodic_length,
             } = *e;
-            self.writer.write_record([
+            self.metrics.write_record([
                 episode.to_string(),
                 env_steps.to_string(),
                 episodic_return.to_string(),
@@ -132,6 +255,10 @@ impl Metrics {
                 r.policy_loss.to_string(),
                 r.value_loss.to_string(),
                 r.entropy.to_string(),
+            ])?;
+            self.timing.write_record([
+                episode.to_string(),
+                env_steps.to_string(),
                 format!("{:.1}", r.sps),
                 format!("{:.4}", r.wall_time),
             ])?;
@@ -140,7 +267,18 @@ impl Metrics {
     }
 
     pub fn flush(&mut self) -> Result<()> {
-        self.writer.flush().context("writing metrics.csv")
+        self.metrics.flush().context("writing metrics.csv")?;
+        self.timing.flush().context("writing timing.csv")
+    }
+
+    /// Both logs as they stand on disk, flushed first: what a checkpoint keeps.
+    pub fn contents(&mut self) -> Result<(String, String)> {
+        self.flush()?;
+        let read = |name: &str| {
+            let path = self.dir.join(name);
+            fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))
+        };
+        Ok((read(METRICS)?, read(TIMING)?))
     }
 }
 
@@ -152,11 +290,16 @@ pub fn model_path(dir: &Path) -> PathBuf {
     dir.join(format!("{MODEL}.mpk"))
 }
 
+/// Writes `model.mpk` atomically (the bytes `NamedMpkFileRecorder` writes and reads).
 pub fn save_model<B: Backend>(dir: &Path, model: &ActorCritic<B>) -> Result<()> {
-    model
-        .clone()
-        .save_file(dir.join(MODEL), &recorder())
-        .with_context(|| format!("cannot write {}", model_path(dir).display()))
+    let bytes = Recorder::<B>::record(
+        &NamedMpkBytesRecorder::<FullPrecisionSettings>::new(),
+        model.clone().into_record(),
+        (),
+    )
+    .context("serialising the model")?;
+    write_atomic(&model_path(dir), &bytes)?;
+    Ok(())
 }
 
 /// The run's configuration, its environment and its trained network on backend `B`.

@@ -99,6 +99,9 @@ pub struct TrainConfig {
     pub acting: Acting,
     /// The bandit's arm probabilities (`Bandit-v0` only; the lesson's when absent).
     pub bandit_probs: Option<Vec<f64>>,
+    /// How often `rl train` writes a checkpoint, in updates (it also writes one at the
+    /// start, at the end and on Ctrl-C). Never changes a result.
+    pub checkpoint_every: u64,
 }
 
 impl Default for TrainConfig {
@@ -122,6 +125,7 @@ impl Default for TrainConfig {
             value_network: ValueNetwork::Shared,
             acting: Acting::Host,
             bandit_probs: None,
+            checkpoint_every: 100,
         }
     }
 }
@@ -167,6 +171,9 @@ impl TrainConfig {
         }
         if self.n_envs == 0 {
             return err("n_envs is 0: allowed 1 or more".into());
+        }
+        if self.checkpoint_every == 0 {
+            return err("checkpoint_every is 0: allowed 1 or more (updates)".into());
         }
         match self.steps_per_update {
             Some(s) if s == 0 || !s.is_multiple_of(self.n_envs) => {
