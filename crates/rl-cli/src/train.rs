@@ -363,8 +363,8 @@ impl Session {
                 Err(e) => {
                     self.metrics.flush()?;
                     let (u, ep) = self.last_checkpoint;
-                    return Err(failure(e).context(format!(
-                        "the last good checkpoint (update {u}, episode {ep}) is kept in {}",
+                    return Err(Failure::Runtime(anyhow::anyhow!(
+                        "{e}. The last good checkpoint (update {u}, episode {ep}) is kept in {}",
                         checkpoint_path(&self.dir).display()
                     )));
                 }

@@ -1,0 +1,232 @@
+//! Training that survives: a real `rl train` process killed (SIGKILL) at random points, or
+//! interrupted with Ctrl-C (SIGINT), and resumed, ends with the same bytes as the run left
+//! alone: `metrics.csv` and `model.mpk`.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use rl_core::rng::{self, RngExt};
+
+fn rl() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_rl"));
+    c.stdout(Stdio::piped()).stderr(Stdio::piped());
+    c
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+fn train(out: &Path, flags: &[&str]) -> Command {
+    let mut c = rl();
+    c.arg("train")
+        .arg("--out")
+        .arg(out)
+        .arg("--quiet")
+        .args(flags);
+    c
+}
+
+fn resume(out: &Path) -> Command {
+    let mut c = rl();
+    c.arg("train").arg("--resume").arg(out).arg("--quiet");
+    c
+}
+
+/// The files that must match, byte for byte.
+fn result(out: &Path) -> [Vec<u8>; 2] {
+    ["metrics.csv", "model.mpk"]
+        .map(|f| std::fs::read(out.join(f)).unwrap_or_else(|e| panic!("{f}: {e}")))
+}
+
+fn rows(out: &Path, file: &str) -> usize {
+    std::fs::read_to_string(out.join(file))
+        .map(|t| t.lines().count().saturating_sub(1))
+        .unwrap_or(0)
+}
+
+/// Waits until `path` exists (the run has written its first checkpoint).
+fn wait_for(path: &Path, child: &mut Child) {
+    let start = Instant::now();
+    while !path.exists() {
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "rl train exited before writing {}",
+            path.display()
+        );
+        assert!(start.elapsed() < Duration::from_secs(60), "no checkpoint");
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}
+
+/// The reference run, and how long it took.
+fn reference(dir: &Path, flags: &[&str]) -> (PathBuf, Duration) {
+    let out = dir.join("reference");
+    let start = Instant::now();
+    let o = train(&out, flags).output().unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    (out, start.elapsed())
+}
+
+/// Starts the run, then kills it with SIGKILL `kills` times at random moments (the last
+/// ones while it is resuming), then resumes it to the end.
+fn kill_and_resume(flags: &[&str], kills: usize) {
+    let dir = tempfile::tempdir().unwrap();
+    let (reference, took) = reference(dir.path(), flags);
+    let seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as u64;
+    let mut r = rng::seeded(seed);
+    let out = dir.path().join("killed");
+    let mut child = train(&out, flags).spawn().unwrap();
+    wait_for(&out.join("checkpoint.bin"), &mut child);
+    let mut log = Vec::new();
+    for k in 0..kills {
+        let after = took.mul_f64(r.random_range(0.0..0.7));
+        std::thread::sleep(after);
+        let finished = child.try_wait().unwrap().is_some();
+        child.kill().ok();
+        child.wait().unwrap();
+        log.push(format!(
+            "kill {k} after {after:?}: {} rows{}",
+            rows(&out, "metrics.csv"),
+            if finished { " (had finished)" } else { "" }
+        ));
+        child = resume(&out).spawn().unwrap();
+    }
+    let o = child.wait_with_output().unwrap();
+    let log = format!("seed {seed}, reference {took:?}\n{}", log.join("\n"));
+    assert!(o.status.success(), "{log}\n{}", text(&o));
+    println!("{log}");
+    assert!(
+        result(&out) == result(&reference),
+        "the resumed run differs from the one left alone\n{log}"
+    );
+    assert_eq!(
+        rows(&out, "timing.csv"),
+        rows(&out, "metrics.csv"),
+        "timing.csv has a row per episode"
+    );
+}
+
+#[test]
+fn a_run_killed_at_random_points_resumes_to_the_same_bytes() {
+    kill_and_resume(
+        &[
+            "--episodes",
+            "400",
+            "--seed",
+            "5",
+            "--checkpoint-every",
+            "3",
+        ],
+        4,
+    );
+}
+
+#[test]
+fn a_batched_run_killed_while_checkpointing_resumes_to_the_same_bytes() {
+    // A checkpoint after every update: kills land inside checkpoint writes too.
+    kill_and_resume(
+        &[
+            "--episodes",
+            "600",
+            "--seed",
+            "9",
+            "--n-envs",
+            "4",
+            "--episodes-per-update",
+            "8",
+            "--checkpoint-every",
+            "1",
+        ],
+        3,
+    );
+}
+
+#[test]
+fn ctrl_c_writes_a_checkpoint_and_says_how_to_resume() {
+    let dir = tempfile::tempdir().unwrap();
+    let flags = [
+        "--episodes",
+        "500",
+        "--seed",
+        "2",
+        "--checkpoint-every",
+        "1000",
+    ];
+    let (reference, _) = reference(dir.path(), &flags);
+    let out = dir.path().join("interrupted");
+    let mut child = train(&out, &flags).spawn().unwrap();
+    wait_for(&out.join("checkpoint.bin"), &mut child);
+    while rows(&out, "metrics.csv") < 50 && child.try_wait().unwrap().is_none() {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let kill = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let o = child.wait_with_output().unwrap();
+    let t = text(&o);
+    assert_eq!(o.status.code(), Some(130), "{t}");
+    assert!(
+        t.contains(&format!("rl train --resume {}", out.display())),
+        "{t}"
+    );
+    assert!(!t.contains("panicked"), "{t}");
+    // What was written so far is the reference's beginning; no model yet.
+    let partial = std::fs::read_to_string(out.join("metrics.csv")).unwrap();
+    let full = std::fs::read_to_string(reference.join("metrics.csv")).unwrap();
+    assert!(rows(&out, "metrics.csv") < 500, "stopped early");
+    assert!(full.starts_with(&partial), "{t}");
+    assert!(!out.join("model.mpk").exists());
+
+    let o = resume(&out).output().unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("resuming"), "{}", text(&o));
+    assert!(result(&out) == result(&reference));
+
+    // Resuming a finished run changes nothing.
+    let before = result(&out);
+    let o = resume(&out).output().unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("already complete"), "{}", text(&o));
+    assert!(result(&out) == before);
+}
+
+#[test]
+fn a_non_finite_loss_stops_naming_the_update_and_keeps_the_last_checkpoint() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("nan");
+    // A learning rate this large sends the weights to infinity in one step.
+    let o = train(
+        &out,
+        &[
+            "--lr",
+            "1e30",
+            "--episodes",
+            "50",
+            "--checkpoint-every",
+            "1",
+        ],
+    )
+    .output()
+    .unwrap();
+    let t = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{t}");
+    assert!(t.contains("update 2: the loss is not finite"), "{t}");
+    assert!(
+        t.contains("last good checkpoint (update 1, episode 1)"),
+        "{t}"
+    );
+    assert!(!t.contains("panicked"), "{t}");
+    assert!(out.join("checkpoint.bin").exists());
+    assert!(!out.join("model.mpk").exists());
+}
