@@ -317,15 +317,18 @@ pub fn load_run<B: Backend>(
             path.display()
         );
     }
+    let corrupt = || {
+        format!(
+            "cannot load {}: the file is corrupt or from another network",
+            path.display()
+        )
+    };
+    let record = Recorder::<B>::load(&recorder(), path.clone(), device).with_context(corrupt)?;
     let model = model_config(&info.train, env_id)
         .init::<B>(device)
-        .load_file(dir.join(MODEL), &recorder(), device)
-        .with_context(|| {
-            format!(
-                "cannot load {}: the file is corrupt or from another network",
-                path.display()
-            )
-        })?;
+        .load_record_checked(record)
+        .map_err(anyhow::Error::msg)
+        .with_context(corrupt)?;
     Ok((info, env_id, model))
 }
 

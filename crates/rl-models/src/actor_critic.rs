@@ -203,6 +203,60 @@ impl ActorCriticConfig {
 }
 
 impl<B: Backend> ActorCritic<B> {
+    /// Loads `record` (a saved network) into this one if it has this network's layers,
+    /// heads and shapes; otherwise says what differs. Burn's `load_record` would panic on
+    /// some mismatches and silently take wrong shapes on others.
+    pub fn load_record_checked(self, record: ActorCriticRecord<B>) -> Result<Self, String> {
+        let layers = |what: &str, want: usize, got: usize| {
+            if want == got {
+                Ok(())
+            } else {
+                Err(format!(
+                    "the {what} has {got} layers, the configuration {want}"
+                ))
+            }
+        };
+        layers(
+            "saved trunk",
+            self.trunk.layers.len(),
+            record.trunk.layers.len(),
+        )?;
+        match (&self.value_trunk, &record.value_trunk) {
+            (Some(m), Some(r)) => layers("saved value trunk", m.layers.len(), r.layers.len())?,
+            (None, None) => {}
+            _ => return Err("the saved value network is not the configuration's".into()),
+        }
+        if self.value.is_some() != record.value.is_some() {
+            return Err(format!(
+                "the saved network {} a value head, the configuration {}",
+                if record.value.is_some() {
+                    "has"
+                } else {
+                    "has no"
+                },
+                if self.value.is_some() {
+                    "has one"
+                } else {
+                    "has none"
+                }
+            ));
+        }
+        match (&self.policy, &record.policy) {
+            (PolicyHead::Categorical(_), PolicyHeadRecord::Categorical(_))
+            | (PolicyHead::Gaussian(_), PolicyHeadRecord::Gaussian(_)) => {}
+            _ => return Err("the saved policy head is of another kind".into()),
+        }
+        let want = crate::param_shapes(&self);
+        let loaded = self.load_record(record);
+        let got = crate::param_shapes(&loaded);
+        if got != want {
+            return Err(format!(
+                "the saved parameter shapes {got:?} are not the configuration's {want:?}"
+            ));
+        }
+        Ok(loaded)
+    }
+
     /// Logits (categorical) or means (Gaussian), `[batch, width]`, without the value.
     pub fn policy_forward(&self, obs: Tensor<B, 2>) -> Tensor<B, 2> {
         self.policy.forward(self.trunk.forward(obs))
@@ -249,5 +303,35 @@ mod tests {
     fn a_seeded_network_is_the_same_bytes_every_time() {
         assert_eq!(record_bytes(3), record_bytes(3));
         assert_ne!(record_bytes(3), record_bytes(4));
+    }
+
+    #[test]
+    fn a_record_of_another_network_is_an_error_not_a_panic() {
+        let dev = device();
+        let cfg = |hidden: Vec<usize>, action, value| {
+            ActorCriticConfig::new(4, action)
+                .with_hidden(hidden)
+                .with_value(value)
+        };
+        let cat = ActionHead::Categorical { n_actions: 2 };
+        let gauss = ActionHead::Gaussian { action_dim: 2 };
+        let base = cfg(vec![8, 8], cat, ValueNetwork::Shared);
+        let others = [
+            cfg(vec![8], cat, ValueNetwork::Shared),
+            cfg(vec![8, 16], cat, ValueNetwork::Shared),
+            cfg(vec![8, 8], gauss, ValueNetwork::Shared),
+            cfg(vec![8, 8], cat, ValueNetwork::None),
+            cfg(vec![8, 8], cat, ValueNetwork::Separate),
+        ];
+        for other in others {
+            let record = other.init::<B>(&dev).into_record();
+            let e = base
+                .init::<B>(&dev)
+                .load_record_checked(record)
+                .unwrap_err();
+            assert!(e.contains("saved"), "{e}");
+        }
+        let same = base.init::<B>(&dev).into_record();
+        assert!(base.init::<B>(&dev).load_record_checked(same).is_ok());
     }
 }

@@ -52,3 +52,21 @@ pub fn read_f32<B: Backend, const D: usize>(t: Tensor<B, D>) -> Vec<f32> {
         .to_vec()
         .expect("an f32 tensor converts to f32")
 }
+
+/// Every float parameter's shape, in visiting order: two modules with the same list have
+/// the same structure.
+pub fn param_shapes<B: burn::prelude::Backend, M: burn::module::Module<B>>(
+    m: &M,
+) -> Vec<Vec<usize>> {
+    use burn::module::{ModuleVisitor, Param};
+    use burn::prelude::Tensor;
+    struct Shapes(Vec<Vec<usize>>);
+    impl<B: burn::prelude::Backend> ModuleVisitor<B> for Shapes {
+        fn visit_float<const D: usize>(&mut self, p: &Param<Tensor<B, D>>) {
+            self.0.push(p.val().dims().to_vec());
+        }
+    }
+    let mut s = Shapes(Vec::new());
+    m.visit(&mut s);
+    s.0
+}

@@ -221,19 +221,6 @@ fn adam<B: AutodiffBackend>() -> OptimizerAdaptor<Adam, ActorCritic<B>, B> {
     AdamConfig::new().with_epsilon(1e-8).init()
 }
 
-/// Every parameter's shape, in visiting order.
-fn param_shapes<B: Backend, M: burn::module::Module<B>>(m: &M) -> Vec<Vec<usize>> {
-    struct Shapes(Vec<Vec<usize>>);
-    impl<B: Backend> ModuleVisitor<B> for Shapes {
-        fn visit_float<const D: usize>(&mut self, p: &Param<Tensor<B, D>>) {
-            self.0.push(p.val().dims().to_vec());
-        }
-    }
-    let mut s = Shapes(Vec::new());
-    m.visit(&mut s);
-    s.0
-}
-
 /// Adam's states by parameter id (Burn's own map type).
 type AdamRecord<B> =
     <OptimizerAdaptor<Adam, ActorCritic<B>, B> as Optimizer<ActorCritic<B>, B>>::Record;
@@ -368,12 +355,7 @@ impl<B: AutodiffBackend> Learner<B> {
         let rec = recorder();
         let record = Recorder::<B>::load(&rec, state.model, &device)
             .map_err(|e| bad(format!("the saved network does not load: {e}")))?;
-        let model = fresh.clone().load_record(record);
-        if param_shapes(&model) != param_shapes(&fresh) {
-            return Err(bad(
-                "the saved network's shapes are not the configuration's".into(),
-            ));
-        }
+        let model = fresh.load_record_checked(record).map_err(bad)?;
         let optim_record: AdamRecord<B> = Recorder::<B>::load(&rec, state.optimizer, &device)
             .map_err(|e| bad(format!("the saved optimiser does not load: {e}")))?;
         let mut check = CheckMoments {
