@@ -396,4 +396,33 @@ mod tests {
                 .contains("corrupt")
         );
     }
+
+    #[test]
+    fn a_checkpoint_of_another_backend_is_refused_by_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let learner = rl_train::Learner::<rl_models::backend::TrainBackend>::new(
+            TrainConfig::default(),
+            device(),
+        )
+        .unwrap();
+        let mut ckpt = RunCheckpoint {
+            backend: "wgpu".into(),
+            rl_version: "0.1.0".into(),
+            learner: learner.state().unwrap(),
+            metrics: String::new(),
+            timing: String::new(),
+        };
+        if rl_models::backend::NAME == "wgpu" {
+            ckpt.backend = "ndarray".into();
+        }
+        ckpt.save(dir.path()).unwrap();
+        let e = RunCheckpoint::load(dir.path()).unwrap_err().to_string();
+        assert!(
+            e.contains(&format!("trained on the {} backend", ckpt.backend)),
+            "{e}"
+        );
+        ckpt.backend = rl_models::backend::NAME.into();
+        ckpt.save(dir.path()).unwrap();
+        assert!(RunCheckpoint::load(dir.path()).is_ok());
+    }
 }

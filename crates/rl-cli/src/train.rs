@@ -211,7 +211,8 @@ pub fn run(args: TrainArgs) -> Result<(), Failure> {
             )
         });
     }
-    let mut recent = std::collections::VecDeque::with_capacity(20);
+    // The progress bar's mean starts from the episodes already logged (a resumed run).
+    let mut recent: std::collections::VecDeque<f64> = session.logged_returns(20).into();
     let outcome = session.train(|report| {
         for e in &report.episodes {
             if recent.len() == 20 {
@@ -331,6 +332,18 @@ impl Session {
             metrics,
             last_checkpoint,
         })
+    }
+
+    /// The returns of the last `k` episodes in `metrics.csv` (for display only).
+    pub fn logged_returns(&self, k: usize) -> Vec<f64> {
+        let Ok(mut reader) = csv::Reader::from_path(self.dir.join("metrics.csv")) else {
+            return Vec::new();
+        };
+        let all: Vec<f64> = reader
+            .records()
+            .filter_map(|r| r.ok()?.get(2)?.parse().ok())
+            .collect();
+        all[all.len().saturating_sub(k)..].to_vec()
     }
 
     /// Writes the checkpoint of the learner as it stands.

@@ -230,3 +230,25 @@ fn a_non_finite_loss_stops_naming_the_update_and_keeps_the_last_checkpoint() {
     assert!(out.join("checkpoint.bin").exists());
     assert!(!out.join("model.mpk").exists());
 }
+
+#[test]
+fn the_checkpoint_alone_restores_the_whole_run_folder() {
+    // The first checkpoint is written before config.toml, so a run killed in between has
+    // only the checkpoint. Whatever else is lost, resuming from the checkpoint alone
+    // writes the configuration, the logs and the model again, identically.
+    let dir = tempfile::tempdir().unwrap();
+    let (reference, _) = reference(dir.path(), &["--episodes", "30", "--seed", "4"]);
+    let out = dir.path().join("bare");
+    std::fs::create_dir(&out).unwrap();
+    std::fs::copy(reference.join("checkpoint.bin"), out.join("checkpoint.bin")).unwrap();
+    let o = resume(&out).output().unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(result(&out) == result(&reference));
+    for f in ["config.toml", "timing.csv"] {
+        assert_eq!(
+            std::fs::read(out.join(f)).unwrap(),
+            std::fs::read(reference.join(f)).unwrap(),
+            "{f}"
+        );
+    }
+}
