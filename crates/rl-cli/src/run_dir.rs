@@ -180,7 +180,13 @@ pub fn prepare_out(dir: &Path, force: bool) -> Result<()> {
                 dir.display()
             );
         }
-        for f in held {
+        // The run's files, and any temporary file a killed write left behind.
+        let tmp: Vec<String> = RUN_FILES.iter().map(|f| format!("{f}.tmp")).collect();
+        let stale = tmp
+            .iter()
+            .map(String::as_str)
+            .filter(|f| dir.join(f).exists());
+        for f in held.into_iter().copied().chain(stale) {
             fs::remove_file(dir.join(f))
                 .with_context(|| format!("cannot remove {}", dir.join(f).display()))?;
         }

@@ -306,17 +306,17 @@ impl Session {
     pub fn resume(dir: &Path) -> Result<Self, Failure> {
         let ckpt = usage(RunCheckpoint::load(dir))?;
         let cfg = ckpt.learner.config.clone();
-        match RunInfo::load(dir) {
-            Ok(info) if info.train != cfg => {
+        // Killed between the first checkpoint and the configuration: written below, once
+        // the checkpoint has proved usable.
+        let missing_config = !dir.join("config.toml").exists();
+        if !missing_config {
+            let info = usage(RunInfo::load(dir))?;
+            if info.train != cfg {
                 return Err(Failure::Usage(anyhow::anyhow!(
                     "{}/config.toml differs from the run's checkpoint: a run's configuration cannot change when it resumes (start a new run with --out instead)",
                     dir.display()
                 )));
             }
-            Ok(_) => {}
-            // Killed between the first checkpoint and the configuration: write it now.
-            Err(_) if !dir.join("config.toml").exists() => RunInfo::new(cfg.clone()).save(dir)?,
-            Err(e) => return Err(Failure::Usage(e)),
         }
         let last_checkpoint = (ckpt.learner.updates, ckpt.learner.episodes);
         let learner = Learner::<TrainBackend>::from_state(ckpt.learner, device()).map_err(|e| {
@@ -325,6 +325,9 @@ impl Session {
                 checkpoint_path(dir).display()
             )))
         })?;
+        if missing_config {
+            RunInfo::new(cfg).save(dir)?;
+        }
         let metrics = Metrics::restore(dir, &ckpt.metrics, &ckpt.timing)?;
         Ok(Self {
             learner,

@@ -126,6 +126,23 @@ fn train_eval_export_round_trip() {
     let o = rl(&["train", "--episodes", "1", "--out", out_s, "--quiet"]);
     assert_eq!(o.status.code(), Some(2));
     assert!(text(&o).contains("already holds a run"), "{}", text(&o));
+    // --force replaces the run's files, leftovers of a killed write included.
+    std::fs::write(out.join("checkpoint.bin.tmp"), b"torn").unwrap();
+    std::fs::write(out.join("notes.txt"), b"mine").unwrap();
+    let o = rl(&[
+        "train",
+        "--episodes",
+        "2",
+        "--out",
+        out_s,
+        "--quiet",
+        "--force",
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let metrics = std::fs::read_to_string(out.join("metrics.csv")).unwrap();
+    assert_eq!(metrics.lines().count(), 3, "{metrics}");
+    assert!(!out.join("checkpoint.bin.tmp").exists());
+    assert_eq!(std::fs::read(out.join("notes.txt")).unwrap(), b"mine");
 }
 
 /// The same command with the same seed gives the same bytes: metrics and weights, whether

@@ -398,6 +398,15 @@ fn cases() -> Vec<Case> {
         with(
             "train --resume {run}",
             |d| {
+                std::fs::remove_file(d.join("run/config.toml")).unwrap();
+                edit(&ckpt(d), |b| b.truncate(50));
+            },
+            2,
+            "is truncated",
+        ),
+        with(
+            "train --resume {run}",
+            |d| {
                 edit(&d.join("run/config.toml"), |b| {
                     *b = String::from_utf8(b.clone())
                         .unwrap()
@@ -489,6 +498,7 @@ fn cases() -> Vec<Case> {
 fn fifty_and_more_malformed_inputs_get_a_clear_error_and_lose_nothing() {
     let cases = cases();
     assert!(cases.len() >= 50, "{} cases", cases.len());
+    println!("{} malformed inputs", cases.len());
     let mut failures = Vec::new();
     for (i, c) in cases.iter().enumerate() {
         let dir = tempfile::tempdir().unwrap();
