@@ -317,8 +317,16 @@ pub fn load_run<B: Backend>(
     let env_id = info.train.validate()?;
     let path = model_path(dir);
     if !path.exists() {
+        let hint = if checkpoint_path(dir).exists() {
+            format!(
+                ": its training has not finished; continue it with `rl train --resume {}`",
+                dir.display()
+            )
+        } else {
+            String::new()
+        };
         bail!(
-            "{} has no trained model ({} is missing)",
+            "{} has no trained model ({} is missing){hint}",
             dir.display(),
             path.display()
         );

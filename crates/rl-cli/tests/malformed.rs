@@ -461,6 +461,12 @@ fn cases() -> Vec<Case> {
             "a run folder?",
         ),
         case("eval --model {dir}/nothing", 2, "a run folder?"),
+        with(
+            "export --model {run} --out {dir}/p.safetensors",
+            |d| std::fs::remove_file(d.join("run/model.mpk")).unwrap(),
+            2,
+            "its training has not finished; continue it with `rl train --resume",
+        ),
         case("eval --model {run} --episodes 0", 2, "'0'"),
         with(
             "export --model {run} --out {dir}/p.safetensors",
