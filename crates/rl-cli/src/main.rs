@@ -22,6 +22,10 @@ use rl_core::{Env, EnvId, VecEnv};
 use rl_models::backend::{Backend, device};
 use rl_train::{Actor, Algo, TrainConfig};
 
+/// See the workspace Cargo.toml for why (measured with `rl bench`).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Policy-gradient reinforcement learning on Burn.
 #[derive(Debug, Parser)]
 #[command(name = "rl", version, about, propagate_version = true)]
