@@ -162,27 +162,9 @@ pub fn load(dir: &Path) -> anyhow::Result<PlotData> {
             ),
             _ => env = Some(id.name().to_string()),
         }
-        let path = run.join("metrics.csv");
-        let mut reader = csv::Reader::from_path(&path)
-            .with_context(|| format!("cannot read {}", path.display()))?;
-        let column = reader
-            .headers()?
-            .iter()
-            .position(|h| h == "episodic_return")
-            .with_context(|| format!("{} has no episodic_return column", path.display()))?;
-        let mut returns = Vec::new();
-        for (i, row) in reader.records().enumerate() {
-            let row = row.with_context(|| format!("{}: row {}", path.display(), i + 2))?;
-            let v: f64 = row
-                .get(column)
-                .and_then(|v| v.parse().ok())
-                .with_context(|| {
-                    format!("{}: row {} has no numeric return", path.display(), i + 2)
-                })?;
-            returns.push(v);
-        }
+        let returns = crate::run_dir::episodic_returns(&run)?;
         if returns.is_empty() {
-            bail!("{} holds no episode", path.display());
+            bail!("{} holds no episode", run.join("metrics.csv").display());
         }
         let algo = info.train.algo.name().to_string();
         match series.iter_mut().find(|s| s.algo == algo) {

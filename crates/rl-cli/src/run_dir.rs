@@ -32,10 +32,10 @@ const CONFIG: &str = "config.toml";
 const METRICS: &str = "metrics.csv";
 const TIMING: &str = "timing.csv";
 const CHECKPOINT: &str = "checkpoint.bin";
-const MODEL: &str = "model";
+const MODEL: &str = "model.mpk";
 
 /// The files `rl train` writes into a run folder (and `--force` removes).
-const RUN_FILES: [&str; 5] = [CONFIG, METRICS, TIMING, CHECKPOINT, "model.mpk"];
+const RUN_FILES: [&str; 5] = [CONFIG, METRICS, TIMING, CHECKPOINT, MODEL];
 
 /// What `config.toml` holds.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -288,12 +288,35 @@ impl Metrics {
     }
 }
 
+/// The `episodic_return` column of the run's `metrics.csv`, found by its header (so
+/// folders with other columns read too); a row without a number is an error naming it.
+pub fn episodic_returns(dir: &Path) -> Result<Vec<f64>> {
+    let path = dir.join(METRICS);
+    let mut reader =
+        csv::Reader::from_path(&path).with_context(|| format!("cannot read {}", path.display()))?;
+    let column = reader
+        .headers()?
+        .iter()
+        .position(|h| h == "episodic_return")
+        .with_context(|| format!("{} has no episodic_return column", path.display()))?;
+    let mut returns = Vec::new();
+    for (i, row) in reader.records().enumerate() {
+        let row = row.with_context(|| format!("{}: row {}", path.display(), i + 2))?;
+        let v: f64 = row
+            .get(column)
+            .and_then(|v| v.parse().ok())
+            .with_context(|| format!("{}: row {} has no numeric return", path.display(), i + 2))?;
+        returns.push(v);
+    }
+    Ok(returns)
+}
+
 fn recorder() -> NamedMpkFileRecorder<FullPrecisionSettings> {
     NamedMpkFileRecorder::new()
 }
 
 pub fn model_path(dir: &Path) -> PathBuf {
-    dir.join(format!("{MODEL}.mpk"))
+    dir.join(MODEL)
 }
 
 /// Writes `model.mpk` atomically (the bytes `NamedMpkFileRecorder` writes and reads).

@@ -337,15 +337,10 @@ impl Session {
         })
     }
 
-    /// The returns of the last `k` episodes in `metrics.csv` (for display only).
+    /// The returns of the last `k` episodes in `metrics.csv` (for display only: an
+    /// unreadable log shows as none).
     pub fn logged_returns(&self, k: usize) -> Vec<f64> {
-        let Ok(mut reader) = csv::Reader::from_path(self.dir.join("metrics.csv")) else {
-            return Vec::new();
-        };
-        let all: Vec<f64> = reader
-            .records()
-            .filter_map(|r| r.ok()?.get(2)?.parse().ok())
-            .collect();
+        let all = crate::run_dir::episodic_returns(&self.dir).unwrap_or_default();
         all[all.len().saturating_sub(k)..].to_vec()
     }
 
