@@ -105,15 +105,11 @@ pub fn encode<T: Serialize>(version: u32, value: &T) -> Result<Vec<u8>, Checkpoi
 
 /// The value in checkpoint bytes of format `version`, every check done before decoding.
 pub fn decode<T: DeserializeOwned>(bytes: &[u8], version: u32) -> Result<T, Problem> {
-    if bytes.len() < MAGIC.len() || bytes[..MAGIC.len()] != MAGIC {
-        return Err(if MAGIC.starts_with(bytes) && !bytes.is_empty() {
+    if !bytes.starts_with(&MAGIC) {
+        // A file cut inside the magic (or empty) is a torn write, anything else a stranger.
+        return Err(if MAGIC.starts_with(bytes) {
             Problem::Truncated {
                 found: bytes.len(),
-                expected: HEADER,
-            }
-        } else if bytes.is_empty() {
-            Problem::Truncated {
-                found: 0,
                 expected: HEADER,
             }
         } else {

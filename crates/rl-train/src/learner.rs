@@ -407,11 +407,6 @@ impl<B: AutodiffBackend> Learner<B> {
         self.updates
     }
 
-    /// Environment steps taken so far.
-    pub fn env_steps(&self) -> u64 {
-        self.env_steps
-    }
-
     /// The configuration.
     pub fn config(&self) -> &TrainConfig {
         &self.cfg
