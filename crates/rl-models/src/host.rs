@@ -4,28 +4,44 @@
 //! where a Burn call costs microseconds of dispatch each (about 7 us for the lesson's
 //! network at batch 1 on ndarray, far more on wgpu). [`HostPolicy`] copies the trunk and
 //! policy head once per update (one read-back per parameter tensor) and runs the same
-//! arithmetic in plain f32 loops. It computes what
+//! arithmetic on the host: a batch of [`GEMM_MIN_ROWS`] observations or more (one row per
+//! vectorised environment) as one matrix product per layer, fewer (the lesson's single
+//! environment) row by row, which skips the product's packing cost. It computes what
 //! [`ActorCritic::policy_forward`](crate::ActorCritic::policy_forward) computes, up to
 //! float rounding (a test holds them within 1e-5).
 
 use burn::prelude::*;
+use ndarray::linalg::general_mat_mul;
+use ndarray::{ArrayView2, ArrayViewMut2};
 
 use crate::read_f32;
 
 use crate::activation::Activation;
 use crate::actor_critic::{ActorCritic, PolicyHead};
+use crate::kernels;
 
-/// A dense layer `y = x W + b`. Wide layers keep Burn's `[in, out]` layout and
-/// accumulate `x_i * W[i, :]` into `y` (contiguous, vectorises); narrow ones (a policy
-/// head of two logits, say) are transposed to `[out, in]` and take dot products with
-/// eight partial sums, which vectorise too.
+/// Batches of at least this many rows go through a matrix product per layer.
+///
+/// The product (matrixmultiply, behind ndarray) packs both operands on every call, which
+/// at one row costs more than the row loop's arithmetic; from a few rows on, its
+/// AVX2/FMA kernels win (3x at 64 rows). The two paths round differently, so the batch
+/// size a configuration acts at fixes which one it uses, and a run is reproducible.
+pub const GEMM_MIN_ROWS: usize = 8;
+
+/// A dense layer `y = x W + b`. The matrix-product path reads `W` in Burn's `[in, out]`
+/// layout. The row path keeps that layout for wide layers and accumulates `x_i * W[i, :]`
+/// into `y` (contiguous, vectorises); narrow ones (a policy head of two logits, say) are
+/// transposed to `[out, in]` and take dot products with eight partial sums, which
+/// vectorise too.
 #[derive(Debug, Clone)]
 struct HostLinear {
+    /// `[in, out]`.
     w: Vec<f32>,
+    /// `[out, in]`, for the row path of narrow layers.
+    w_t: Option<Vec<f32>>,
     b: Vec<f32>,
     d_in: usize,
     d_out: usize,
-    transposed: bool,
 }
 
 const LANES: usize = 8;
@@ -37,27 +53,32 @@ impl HostLinear {
             .bias
             .as_ref()
             .map_or_else(|| vec![0.0; d_out], |b| read_f32(b.val()));
-        let transposed = d_out < LANES;
-        let w = if transposed {
-            read_f32(l.weight.val().transpose())
-        } else {
-            read_f32(l.weight.val())
-        };
+        let w = read_f32(l.weight.val());
+        let w_t = (d_out < LANES).then(|| {
+            let mut t = vec![0.0; w.len()];
+            for (i, row) in w.chunks_exact(d_out).enumerate() {
+                for (o, &v) in row.iter().enumerate() {
+                    t[o * d_in + i] = v;
+                }
+            }
+            t
+        });
         Self {
             w,
+            w_t,
             b,
             d_in,
             d_out,
-            transposed,
         }
     }
 
+    /// One row.
     #[inline]
     fn forward(&self, x: &[f32], y: &mut Vec<f32>) {
         y.clear();
         y.extend_from_slice(&self.b);
-        if self.transposed {
-            for (yo, row) in y.iter_mut().zip(self.w.chunks_exact(self.d_in)) {
+        if let Some(w_t) = &self.w_t {
+            for (yo, row) in y.iter_mut().zip(w_t.chunks_exact(self.d_in)) {
                 *yo += dot(row, x);
             }
         } else {
@@ -74,6 +95,18 @@ impl HostLinear {
                 }
             }
         }
+    }
+
+    /// `rows` rows at once, as one matrix product.
+    fn forward_rows(&self, x: &[f32], rows: usize, y: &mut Vec<f32>) {
+        y.clear();
+        for _ in 0..rows {
+            y.extend_from_slice(&self.b);
+        }
+        let x = ArrayView2::from_shape((rows, self.d_in), x).expect("rows * d_in inputs");
+        let w = ArrayView2::from_shape((self.d_in, self.d_out), &self.w).expect("an [in, out] W");
+        let mut y = ArrayViewMut2::from_shape((rows, self.d_out), y).expect("rows * d_out outputs");
+        general_mat_mul(1.0, &x, &w, 1.0, &mut y);
     }
 }
 
@@ -138,29 +171,39 @@ impl HostPolicy {
     /// (`rows * obs_dim` values), written to `out` (`rows * width`).
     pub fn forward(&mut self, obs: &[f32], obs_dim: usize, out: &mut Vec<f32>) {
         out.clear();
+        let rows = obs.len() / obs_dim;
         let (mut a, mut b) = (std::mem::take(&mut self.a), std::mem::take(&mut self.b));
-        for x in obs.chunks_exact(obs_dim) {
+        if rows >= GEMM_MIN_ROWS {
             a.clear();
-            a.extend_from_slice(x);
+            a.extend_from_slice(obs);
             for layer in &self.trunk {
-                layer.forward(&a, &mut b);
-                match self.activation {
-                    Activation::Tanh => b.iter_mut().for_each(|v| *v = tanh(*v)),
-                    Activation::Relu => b.iter_mut().for_each(|v| *v = v.max(0.0)),
-                }
+                layer.forward_rows(&a, rows, &mut b);
+                activate(self.activation, &mut b);
                 std::mem::swap(&mut a, &mut b);
             }
-            self.head.forward(&a, &mut b);
-            out.extend_from_slice(&b);
+            self.head.forward_rows(&a, rows, out);
+        } else {
+            for x in obs.chunks_exact(obs_dim) {
+                a.clear();
+                a.extend_from_slice(x);
+                for layer in &self.trunk {
+                    layer.forward(&a, &mut b);
+                    activate(self.activation, &mut b);
+                    std::mem::swap(&mut a, &mut b);
+                }
+                self.head.forward(&a, &mut b);
+                out.extend_from_slice(&b);
+            }
         }
         (self.a, self.b) = (a, b);
     }
 }
 
-/// The same exp-based tanh as [`crate::fast_tanh`].
-#[inline]
-fn tanh(x: f32) -> f32 {
-    1.0 - 2.0 / ((2.0 * x.clamp(-15.0, 15.0)).exp() + 1.0)
+fn activate(activation: Activation, v: &mut [f32]) {
+    match activation {
+        Activation::Tanh => kernels::tanh_in_place(v),
+        Activation::Relu => v.iter_mut().for_each(|v| *v = v.max(0.0)),
+    }
 }
 
 #[cfg(test)]
@@ -180,15 +223,21 @@ mod tests {
                 .with_activation(act)
                 .with_hidden(vec![64, 32]);
             let model = cfg.init_seeded::<B>(&mut rl_core::rng::seeded(5), &dev);
-            let obs =
-                Tensor::<B, 2>::random([7, 5], burn::tensor::Distribution::Normal(0.0, 2.0), &dev);
-            let want = read_f32(model.policy_forward(obs.clone()));
-            let mut host = HostPolicy::new(&model);
-            let mut got = Vec::new();
-            host.forward(&read_f32(obs), 5, &mut got);
-            assert_eq!(got.len(), want.len());
-            for (g, w) in got.iter().zip(&want) {
-                assert!((g - w).abs() <= 1e-5 * w.abs().max(1.0), "{g} vs {w}");
+            // Below and above GEMM_MIN_ROWS: the row loop and the matrix product.
+            for rows in [GEMM_MIN_ROWS - 1, 64] {
+                let obs = Tensor::<B, 2>::random(
+                    [rows, 5],
+                    burn::tensor::Distribution::Normal(0.0, 2.0),
+                    &dev,
+                );
+                let want = read_f32(model.policy_forward(obs.clone()));
+                let mut host = HostPolicy::new(&model);
+                let mut got = Vec::new();
+                host.forward(&read_f32(obs), 5, &mut got);
+                assert_eq!(got.len(), want.len());
+                for (g, w) in got.iter().zip(&want) {
+                    assert!((g - w).abs() <= 1e-5 * w.abs().max(1.0), "{g} vs {w}");
+                }
             }
         }
     }

@@ -30,6 +30,7 @@ pub mod distributions;
 mod heads;
 pub mod host;
 pub mod init;
+pub mod kernels;
 mod mlp;
 pub mod torch;
 

@@ -1,0 +1,124 @@
+//! Element-wise host kernels written so that the compiler vectorises them.
+//!
+//! libm's `expf` is a scalar call of a few nanoseconds; the hidden layers of a batched
+//! rollout or update need hundreds of thousands of them. [`tanh_in_place`] evaluates
+//! `tanh(x) = 1 - 2 / (exp(2x) + 1)` with a branch-free Cephes-style `exp` (a range
+//! reduction by `ln 2` and a degree-6 polynomial, at most 2 ulp from libm's `expf`) that
+//! compiles to packed SIMD instructions on every x86-64 and aarch64 CPU.
+
+/// `tanh(x)` is 1 to within 2e-13 at `|x| = 15`, so the input is clamped there; this
+/// also keeps `exp(2x)` finite.
+pub const TANH_CLAMP: f32 = 15.0;
+
+/// A branch-free `exp` for `x` in [-87, 88] (the range where `exp(x)` is a normal f32).
+#[inline(always)]
+fn exp(x: f32) -> f32 {
+    const LOG2E: f32 = std::f32::consts::LOG2_E;
+    // ln 2 split in two so that `n * LN2_HI` is exact for |n| < 2^9.
+    const LN2_HI: f32 = 0.693_359_4;
+    const LN2_LO: f32 = -2.121_944_4e-4;
+    // 1.5 * 2^23: adding it rounds to an integer, which then sits in the low mantissa bits.
+    const ROUND: f32 = 12_582_912.0;
+    let x = x.clamp(-87.0, 88.0);
+    // n = round(x / ln 2), in float arithmetic: an `as i32` cast saturates, which does not
+    // vectorise.
+    let shifted = x * LOG2E + ROUND;
+    let n = shifted.to_bits() as i32 - ROUND.to_bits() as i32;
+    let nf = shifted - ROUND;
+    let r = x - nf * LN2_HI - nf * LN2_LO;
+    let p = 1.987_569_1e-4_f32;
+    let p = p * r + 1.398_199_9e-3;
+    let p = p * r + 8.333_452e-3;
+    let p = p * r + 4.166_579_6e-2;
+    let p = p * r + 1.666_666_5e-1;
+    let p = p * r + 0.5;
+    let y = p * (r * r) + r + 1.0;
+    // 2^n, built from its exponent bits; n is in [-126, 127] after the clamp.
+    y * f32::from_bits(((n + 127) as u32) << 23)
+}
+
+/// The tanh of one value, as [`tanh_in_place`] computes it.
+#[inline(always)]
+pub fn tanh(x: f32) -> f32 {
+    1.0 - 2.0 / (exp(2.0 * x.clamp(-TANH_CLAMP, TANH_CLAMP)) + 1.0)
+}
+
+/// `v = tanh(v)` for every element. The absolute error against `f64::tanh` is below
+/// 1.8e-7 everywhere, the same bound as the formula with libm's `expf` (the cancellation
+/// in `1 - 2 / (e + 1)` dominates it).
+pub fn tanh_in_place(v: &mut [f32]) {
+    for x in v {
+        *x = tanh(*x);
+    }
+}
+
+/// `out = tanh(x)` for every element.
+pub fn tanh_into(x: &[f32], out: &mut [f32]) {
+    for (o, &x) in out.iter_mut().zip(x) {
+        *o = tanh(x);
+    }
+}
+
+/// The gradient through `y = tanh(x)`: `grad * (1 - y^2)` for every element.
+pub fn tanh_backward(y: &[f32], grad: &[f32], out: &mut [f32]) {
+    for ((o, &y), &g) in out.iter_mut().zip(y).zip(grad) {
+        *o = g * (1.0 - y * y);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Distance in units in the last place between two finite f32 of the same sign.
+    fn ulps(a: f32, b: f32) -> u32 {
+        (a.to_bits() as i64 - b.to_bits() as i64).unsigned_abs() as u32
+    }
+
+    #[test]
+    fn exp_is_within_two_ulp_of_libm() {
+        let mut worst = 0;
+        let mut x = -87.0_f32;
+        while x < 88.0 {
+            let want = (x as f64).exp() as f32;
+            worst = worst.max(ulps(exp(x), want));
+            x += 0.000_731;
+        }
+        assert!(worst <= 2, "exp is {worst} ulp off");
+        assert_eq!(exp(0.0), 1.0);
+    }
+
+    #[test]
+    fn tanh_is_within_its_stated_error() {
+        let mut worst = 0.0_f64;
+        let mut x = -20.0_f32;
+        while x < 20.0 {
+            let err = (tanh(x) as f64 - (x as f64).tanh()).abs();
+            worst = worst.max(err);
+            x += 0.000_37;
+        }
+        assert!(worst < 1.8e-7, "tanh is {worst} off");
+        assert_eq!(tanh(0.0), 0.0);
+        assert_eq!(tanh(40.0), 1.0);
+        assert_eq!(tanh(-40.0), -1.0);
+        assert_eq!(tanh(f32::INFINITY), 1.0);
+    }
+
+    #[test]
+    fn slices_agree_with_the_scalar_and_the_backward_is_the_derivative() {
+        let x: Vec<f32> = (0..1000).map(|i| (i as f32 - 500.0) * 0.013).collect();
+        let mut v = x.clone();
+        tanh_in_place(&mut v);
+        let mut w = vec![0.0; x.len()];
+        tanh_into(&x, &mut w);
+        assert_eq!(v, w);
+        assert!(v.iter().zip(&x).all(|(&y, &x)| y == tanh(x)));
+        let grad = vec![2.0; x.len()];
+        let mut g = vec![0.0; x.len()];
+        tanh_backward(&v, &grad, &mut g);
+        for (&g, &x) in g.iter().zip(&x) {
+            let d = 2.0 / (x as f64).cosh().powi(2);
+            assert!((g as f64 - d).abs() < 1e-6, "{g} vs {d} at {x}");
+        }
+    }
+}
