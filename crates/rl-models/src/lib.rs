@@ -27,6 +27,8 @@ mod activation;
 mod actor_critic;
 pub mod backend;
 pub mod distributions;
+#[cfg(feature = "ndarray")]
+mod fused;
 mod heads;
 pub mod host;
 pub mod init;
