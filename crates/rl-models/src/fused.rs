@@ -1,15 +1,19 @@
-//! A fused tanh for the ndarray backend, forward and backward.
+//! Fused dense layers and tanh for the ndarray backend, forward and backward.
 //!
-//! Composed from Burn operations, `tanh(x) = 1 - 2 / (exp(2x) + 1)` is seven
-//! element-wise passes forward and about ten backward, each allocating, and Burn 0.21's
-//! ndarray `exp` and `tanh` call libm per element. In the batched update those passes
-//! were a third of the time. Here the forward is one vectorised host pass
-//! ([`kernels::tanh_into`]) and the backward another (`grad * (1 - y^2)`, from the saved
-//! output), registered as one autodiff node with a custom [`Backward`] step.
+//! Composed from Burn operations, a hidden layer `tanh(x W + b)` is a matrix product, a
+//! broadcast bias add and `tanh(x) = 1 - 2 / (exp(2x) + 1)` (seven element-wise passes
+//! forward, about ten backward, each allocating; Burn 0.21's ndarray `exp` and `tanh` call
+//! libm per element). The bias gradient is a `sum_dim` that ndarray walks row by row
+//! through dynamic-rank views. In the batched update these were most of the time.
 //!
-//! Models stay generic over `B: Backend`: [`tanh`] recognises the two concrete tensor
-//! types this build can fuse, `NdArray<f32>` and `Autodiff<NdArray<f32>>`, by their type
-//! (a safe `Any` downcast, no allocation), and hands any other tensor back for the
+//! Here [`dense`] is one autodiff node: forward, the product and one vectorised host pass
+//! (`act(z + b)`, [`kernels::bias_act_rows`]); backward, one host pass for the
+//! activation's gradient and the bias gradient together ([`kernels::act_backward_rows`])
+//! and the two products. [`tanh`] does the same for a lone tanh.
+//!
+//! Models stay generic over `B: Backend`: both functions recognise the two concrete
+//! backends this build can fuse, `NdArray<f32>` and `Autodiff<NdArray<f32>>`, by their
+//! type (a safe `Any` downcast, no allocation), and hand anything else back for the
 //! composed form.
 
 use std::any::{Any, TypeId};
@@ -20,11 +24,13 @@ use burn::backend::autodiff::checkpoint::strategy::NoCheckpointing;
 use burn::backend::autodiff::grads::Gradients;
 use burn::backend::autodiff::ops::{Backward, Ops, OpsKind, unary};
 use burn::backend::ndarray::{NdArray, NdArrayTensor, SharedArray};
+use burn::nn::Linear;
 use burn::prelude::*;
+use burn::tensor::TensorMetadata;
 use burn::tensor::TensorPrimitive;
-use burn::tensor::ops::{FloatTensor, FloatTensorOps};
+use burn::tensor::ops::{ActivationOps, FloatTensor, FloatTensorOps};
 
-use crate::kernels;
+use crate::kernels::{self, Act};
 
 type Inner = NdArray<f32>;
 type Ad = Autodiff<Inner, NoCheckpointing>;
@@ -43,9 +49,7 @@ fn cast<T: 'static, U: 'static>(t: T) -> Result<U, T> {
 pub(crate) fn tanh<B: Backend, const D: usize>(
     x: Tensor<B, D>,
 ) -> Result<Tensor<B, D>, Tensor<B, D>> {
-    // The backend type, not the primitive's: every `NdArray<E>` shares one primitive.
-    let backend = TypeId::of::<B>();
-    if backend != TypeId::of::<Ad>() && backend != TypeId::of::<Inner>() {
+    if !fusable::<B>() {
         return Err(x);
     }
     let p = x.into_primitive().tensor();
@@ -59,6 +63,147 @@ pub(crate) fn tanh<B: Backend, const D: usize>(
     };
     let y = y.unwrap_or_else(|()| unreachable!("the output has the input's type"));
     Ok(Tensor::from_primitive(TensorPrimitive::Float(y)))
+}
+
+/// Whether `B` is one of the two backends fused here. The backend type, not the
+/// primitive's, is checked: every `NdArray<E>` shares one primitive type.
+fn fusable<B: Backend>() -> bool {
+    let backend = TypeId::of::<B>();
+    backend == TypeId::of::<Ad>() || backend == TypeId::of::<Inner>()
+}
+
+fn primitive<B: Backend, const D: usize>(t: Tensor<B, D>) -> FloatTensor<B> {
+    t.into_primitive().tensor()
+}
+
+/// `act(x W + b)` for a layer with a bias as one fused operation when `B` is ndarray
+/// (with or without autodiff); `Err(x)` untouched otherwise.
+pub(crate) fn dense<B: Backend>(
+    layer: &Linear<B>,
+    x: Tensor<B, 2>,
+    act: Act,
+) -> Result<Tensor<B, 2>, Tensor<B, 2>> {
+    let Some(bias) = layer.bias.as_ref().filter(|_| fusable::<B>()) else {
+        return Err(x);
+    };
+    let [x, w, b] = [x, layer.weight.val(), bias.val().unsqueeze()].map(primitive);
+    let y: Result<FloatTensor<B>, _> =
+        match cast::<[FloatTensor<B>; 3], [FloatTensor<Ad>; 3]>([x, w, b]) {
+            Ok([x, w, b]) => cast(autodiff_dense(x, w, b, act)).map_err(drop),
+            Err(xwb) => {
+                let [x, w, b] = cast::<_, [FloatTensor<Inner>; 3]>(xwb)
+                    .unwrap_or_else(|_| unreachable!("B is Inner"));
+                cast(inner_dense(x, w, b, act)).map_err(drop)
+            }
+        };
+    let y = y.unwrap_or_else(|()| unreachable!("the output has the input's type"));
+    Ok(Tensor::from_primitive(TensorPrimitive::Float(y)))
+}
+
+/// The autodiff node of [`dense`]. The state keeps `x`, `W` and the output (shared
+/// buffers, no copies); parents that do not require a gradient (the observations) get
+/// none computed.
+fn autodiff_dense(
+    x: FloatTensor<Ad>,
+    w: FloatTensor<Ad>,
+    b: FloatTensor<Ad>,
+    act: Act,
+) -> FloatTensor<Ad> {
+    let nodes = [x.node.clone(), w.node.clone(), b.node.clone()];
+    let (x, w) = (x.primitive, w.primitive);
+    let y = inner_dense(x.clone(), w.clone(), b.primitive, act);
+    match DenseBackward(act)
+        .prepare::<NoCheckpointing>(nodes)
+        .compute_bound()
+        .stateful()
+    {
+        OpsKind::Tracked(prep) => prep.finish((x, w, y.clone()), y),
+        OpsKind::UnTracked(prep) => prep.finish(y),
+    }
+}
+
+#[derive(Debug)]
+struct DenseBackward(Act);
+
+impl Backward<Inner, 3> for DenseBackward {
+    /// `x`, `W` and the output `y`.
+    type State = (FloatTensor<Inner>, FloatTensor<Inner>, FloatTensor<Inner>);
+
+    fn backward(self, ops: Ops<Self::State, 3>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let [node_x, node_w, node_b] = ops.parents;
+        let grad = grads.consume::<Inner>(&ops.node);
+        let (x, w, y) = ops.state;
+        let (dz, db) = inner_dense_backward(y, grad, self.0);
+        if let Some(node) = node_x {
+            let dx = Inner::float_matmul(dz.clone(), Inner::float_transpose(w));
+            grads.register::<Inner>(node.id, dx);
+        }
+        if let Some(node) = node_w {
+            let dw = Inner::float_matmul(Inner::float_transpose(x), dz);
+            grads.register::<Inner>(node.id, dw);
+        }
+        if let Some(node) = node_b {
+            grads.register::<Inner>(node.id, db);
+        }
+    }
+}
+
+/// `act(x W + b)` with `b` of shape `[1, out]`.
+fn inner_dense(
+    x: FloatTensor<Inner>,
+    w: FloatTensor<Inner>,
+    b: FloatTensor<Inner>,
+    act: Act,
+) -> FloatTensor<Inner> {
+    let z = Inner::float_matmul(x, w);
+    match (f32_array(z), f32_array(b)) {
+        (Ok(mut z), Ok(b)) => {
+            let b = b.as_slice().expect("standard layout");
+            let zs = z.as_slice_mut().expect("standard layout");
+            kernels::bias_act_rows(zs, b, act);
+            NdArrayTensor::from(z)
+        }
+        (z, b) => {
+            let z = Inner::float_add(restore(z), restore(b));
+            match act {
+                Act::Identity => z,
+                Act::Tanh => crate::activation::composed_tanh::<Inner>(z),
+                Act::Relu => Inner::relu(z),
+            }
+        }
+    }
+}
+
+/// The gradients of `z = x W + b` from that of `y = act(z)`: `dz` (`[rows, out]`) and
+/// `db` (`[1, out]`, the bias's shape as [`dense`] passes it).
+fn inner_dense_backward(
+    y: FloatTensor<Inner>,
+    grad: FloatTensor<Inner>,
+    act: Act,
+) -> (FloatTensor<Inner>, FloatTensor<Inner>) {
+    let out = y.shape()[1];
+    match (f32_array(y), f32_array(grad)) {
+        (Ok(y), Ok(g)) if y.shape() == g.shape() => {
+            let (ys, gs) = (
+                y.as_slice().expect("standard"),
+                g.as_slice().expect("standard"),
+            );
+            let mut dz = vec![0.0; ys.len()];
+            let mut db = vec![0.0; out];
+            kernels::act_backward_rows(ys, gs, act, &mut dz, &mut db);
+            (from_vec(y.shape(), dz), from_vec(&[1, out], db))
+        }
+        (y, g) => {
+            let (y, g) = (restore(y), restore(g));
+            let dz = match act {
+                Act::Identity => g,
+                Act::Tanh => composed_tanh_backward(y, g),
+                Act::Relu => Inner::relu_backward(y, g),
+            };
+            let db = Inner::float_sum_dim(dz.clone(), 0);
+            (dz, db)
+        }
+    }
 }
 
 /// The autodiff node: forward on the inner tensor, the output saved for the backward.
@@ -103,6 +248,18 @@ fn f32_array(t: NdArrayTensor) -> Result<SharedArray<f32>, NdArrayTensor> {
         }
         other => Err(other),
     }
+}
+
+/// The tensor [`f32_array`] took apart.
+fn restore(r: Result<SharedArray<f32>, NdArrayTensor>) -> NdArrayTensor {
+    r.map_or_else(|t| t, NdArrayTensor::from)
+}
+
+/// `grad * (1 - y^2)` from Burn operations.
+fn composed_tanh_backward(y: FloatTensor<Inner>, grad: FloatTensor<Inner>) -> FloatTensor<Inner> {
+    let one_minus_y2 =
+        Inner::float_add_scalar(Inner::float_neg(Inner::float_mul(y.clone(), y)), 1.0.into());
+    Inner::float_mul(grad, one_minus_y2)
 }
 
 fn from_vec(shape: &[usize], v: Vec<f32>) -> NdArrayTensor {
@@ -210,6 +367,62 @@ mod tests {
             &crate::read_f32(fused),
             &crate::read_f32(composed(x3)),
             2e-7,
+        );
+    }
+
+    #[test]
+    fn the_fused_dense_node_matches_linear_then_activation() {
+        use burn::module::Param;
+        let dev = Default::default();
+        let layer = burn::nn::Linear {
+            weight: Param::from_tensor(spread::<Ad, 2>([7, 5], 0.8, &dev)),
+            bias: Some(Param::from_tensor(spread::<Ad, 1>([5], 0.3, &dev))),
+        };
+        let x = spread::<Ad, 2>([11, 7], 2.0, &dev);
+        let w = spread::<Ad, 2>([11, 5], 1.0, &dev);
+        for act in [Act::Identity, Act::Tanh, Act::Relu] {
+            // The input requires a gradient (a hidden layer) or not (the observations).
+            for x_grad in [true, false] {
+                let run = |fused: bool| {
+                    let xp = if x_grad {
+                        x.clone().require_grad()
+                    } else {
+                        x.clone()
+                    };
+                    let y = if fused {
+                        dense(&layer, xp.clone(), act).unwrap_or_else(|_| panic!("fusable"))
+                    } else {
+                        let z = layer.forward(xp.clone());
+                        match act {
+                            Act::Identity => z,
+                            Act::Tanh => composed(z),
+                            Act::Relu => burn::tensor::activation::relu(z),
+                        }
+                    };
+                    let grads = (y.clone() * w.clone()).sum().backward();
+                    let bias = layer.bias.as_ref().expect("a bias");
+                    let mut all = vec![crate::read_f32(y.inner())];
+                    all.push(crate::read_f32(layer.weight.grad(&grads).expect("W grad")));
+                    all.push(crate::read_f32(bias.grad(&grads).expect("b grad")));
+                    assert_eq!(xp.grad(&grads).is_some(), x_grad);
+                    all.extend(xp.grad(&grads).map(crate::read_f32));
+                    all
+                };
+                let (fused, reference) = (run(true), run(false));
+                assert_eq!(fused.len(), reference.len());
+                for (f, r) in fused.iter().zip(&reference) {
+                    close(f, r, 2e-6);
+                }
+            }
+        }
+        // The inference backend, and an input in a transposed layout.
+        let inner = burn::module::AutodiffModule::valid(&layer);
+        let xt = spread::<Inner, 2>([7, 11], 2.0, &dev).transpose();
+        let fused = dense(&inner, xt.clone(), Act::Tanh).unwrap_or_else(|_| panic!("fusable"));
+        close(
+            &crate::read_f32(fused),
+            &crate::read_f32(composed(inner.forward(xt))),
+            3.6e-7,
         );
     }
 

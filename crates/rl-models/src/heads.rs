@@ -42,7 +42,7 @@ impl CategoricalHeadConfig {
 impl<B: Backend> CategoricalHead<B> {
     /// `[batch, d_input]` to logits `[batch, n_actions]`.
     pub fn forward(&self, h: Tensor<B, 2>) -> Tensor<B, 2> {
-        self.linear.forward(h)
+        crate::mlp::dense(&self.linear, h, None)
     }
 }
 
@@ -96,7 +96,7 @@ impl GaussianHeadConfig {
 impl<B: Backend> GaussianHead<B> {
     /// `[batch, d_input]` to the means `[batch, action_dim]`.
     pub fn forward(&self, h: Tensor<B, 2>) -> Tensor<B, 2> {
-        self.mean.forward(h)
+        crate::mlp::dense(&self.mean, h, None)
     }
 }
 
@@ -133,6 +133,6 @@ impl ValueHeadConfig {
 impl<B: Backend> ValueHead<B> {
     /// `[batch, d_input]` to `[batch]`.
     pub fn forward(&self, h: Tensor<B, 2>) -> Tensor<B, 1> {
-        self.linear.forward(h).squeeze_dim(1)
+        crate::mlp::dense(&self.linear, h, None).squeeze_dim(1)
     }
 }

@@ -66,6 +66,59 @@ pub fn tanh_backward(y: &[f32], grad: &[f32], out: &mut [f32]) {
     }
 }
 
+/// What follows a dense layer's `x W + b`: nothing, tanh or relu.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Act {
+    /// `z`.
+    Identity,
+    /// `tanh(z)`, as [`tanh`].
+    Tanh,
+    /// `max(z, 0)`.
+    Relu,
+}
+
+/// `z = act(z + b)` for every row of `z` (rows of `b.len()` values).
+pub fn bias_act_rows(z: &mut [f32], b: &[f32], act: Act) {
+    #[inline(always)]
+    fn rows(z: &mut [f32], b: &[f32], f: impl Fn(f32) -> f32) {
+        for row in z.chunks_exact_mut(b.len()) {
+            for (v, &bj) in row.iter_mut().zip(b) {
+                *v = f(*v + bj);
+            }
+        }
+    }
+    match act {
+        Act::Identity => rows(z, b, |v| v),
+        Act::Tanh => rows(z, b, tanh),
+        Act::Relu => rows(z, b, |v| v.max(0.0)),
+    }
+}
+
+/// The gradient through `y = act(z)` for every element, `dz = grad * act'(z)` written
+/// from the output `y`, and the column sums of `dz` (the bias gradient) added to
+/// `db` (`db.len()` columns, in row order).
+pub fn act_backward_rows(y: &[f32], grad: &[f32], act: Act, dz: &mut [f32], db: &mut [f32]) {
+    #[inline(always)]
+    fn rows(y: &[f32], g: &[f32], dz: &mut [f32], db: &mut [f32], f: impl Fn(f32, f32) -> f32) {
+        let d = db.len();
+        for ((yr, gr), dr) in y
+            .chunks_exact(d)
+            .zip(g.chunks_exact(d))
+            .zip(dz.chunks_exact_mut(d))
+        {
+            for (((&y, &g), dz), db) in yr.iter().zip(gr).zip(dr).zip(db.iter_mut()) {
+                *dz = f(y, g);
+                *db += *dz;
+            }
+        }
+    }
+    match act {
+        Act::Identity => rows(y, grad, dz, db, |_, g| g),
+        Act::Tanh => rows(y, grad, dz, db, |y, g| g * (1.0 - y * y)),
+        Act::Relu => rows(y, grad, dz, db, |y, g| if y > 0.0 { g } else { 0.0 }),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -119,6 +172,39 @@ mod tests {
         for (&g, &x) in g.iter().zip(&x) {
             let d = 2.0 / (x as f64).cosh().powi(2);
             assert!((g as f64 - d).abs() < 1e-6, "{g} vs {d} at {x}");
+        }
+    }
+
+    #[test]
+    fn dense_rows_add_the_bias_apply_the_activation_and_sum_the_bias_gradient() {
+        let b = [0.5, -1.0, 2.0];
+        let z0: Vec<f32> = (0..12).map(|i| i as f32 * 0.3 - 1.5).collect();
+        for act in [Act::Identity, Act::Tanh, Act::Relu] {
+            let f = |v: f32| match act {
+                Act::Identity => v,
+                Act::Tanh => tanh(v),
+                Act::Relu => v.max(0.0),
+            };
+            let mut y = z0.clone();
+            bias_act_rows(&mut y, &b, act);
+            for (i, (&y, &z)) in y.iter().zip(&z0).enumerate() {
+                assert_eq!(y, f(z + b[i % 3]), "{act:?} at {i}");
+            }
+            let grad: Vec<f32> = (0..12).map(|i| 1.0 + i as f32).collect();
+            let (mut dz, mut db) = (vec![0.0; 12], vec![0.0; 3]);
+            act_backward_rows(&y, &grad, act, &mut dz, &mut db);
+            for (i, &d) in dz.iter().enumerate() {
+                let slope = match act {
+                    Act::Identity => 1.0,
+                    Act::Tanh => 1.0 - y[i] * y[i],
+                    Act::Relu => f32::from(y[i] > 0.0),
+                };
+                assert_eq!(d, grad[i] * slope, "{act:?} at {i}");
+            }
+            for (j, &s) in db.iter().enumerate() {
+                let want: f32 = (0..4).map(|r| dz[r * 3 + j]).sum();
+                assert!((s - want).abs() < 1e-5, "{act:?} column {j}");
+            }
         }
     }
 }

@@ -44,7 +44,7 @@ pub use heads::{
     CategoricalHead, CategoricalHeadConfig, GaussianHead, GaussianHeadConfig, ValueHead,
     ValueHeadConfig,
 };
-pub use mlp::{Mlp, MlpConfig};
+pub use mlp::{Mlp, MlpConfig, dense};
 
 use burn::prelude::{Backend, Tensor};
 

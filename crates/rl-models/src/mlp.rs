@@ -71,7 +71,7 @@ impl<B: Backend> Mlp<B> {
     /// `[batch, d_input]` to `[batch, d_output]`.
     pub fn forward(&self, mut x: Tensor<B, 2>) -> Tensor<B, 2> {
         for layer in &self.layers {
-            x = self.activation.forward(layer.forward(x));
+            x = dense(layer, x, Some(self.activation));
         }
         x
     }
@@ -79,5 +79,35 @@ impl<B: Backend> Mlp<B> {
     /// The activation.
     pub fn activation(&self) -> Activation {
         self.activation
+    }
+}
+
+/// `activation(x W + b)` through one Burn [`Linear`]: the trunk's layers and the heads.
+///
+/// On ndarray (with or without autodiff) this is one fused operation with its own
+/// backward (see the `fused` module); on other backends it is `Linear::forward` followed
+/// by [`Activation::forward`]. Both compute the same function, up to float rounding.
+pub fn dense<B: Backend>(
+    layer: &Linear<B>,
+    x: Tensor<B, 2>,
+    activation: Option<Activation>,
+) -> Tensor<B, 2> {
+    #[cfg(feature = "ndarray")]
+    let x = {
+        use crate::kernels::Act;
+        let act = match activation {
+            None => Act::Identity,
+            Some(Activation::Tanh) => Act::Tanh,
+            Some(Activation::Relu) => Act::Relu,
+        };
+        match crate::fused::dense(layer, x, act) {
+            Ok(y) => return y,
+            Err(x) => x,
+        }
+    };
+    let z = layer.forward(x);
+    match activation {
+        Some(a) => a.forward(z),
+        None => z,
     }
 }
