@@ -9,16 +9,20 @@
 //! Here [`dense`] is one autodiff node: forward, the product and one vectorised host pass
 //! (`act(z + b)`, [`kernels::bias_act_rows`]); backward, one host pass for the
 //! activation's gradient and the bias gradient together ([`kernels::act_backward_rows`])
-//! and the two products. [`tanh`] does the same for a lone tanh.
+//! and the two products. The products call ndarray's `general_mat_mul` on the operands'
+//! own strides: Burn's ndarray matmul first copies a transposed operand into standard
+//! layout element by element, which cost as much as the product. [`tanh`] does the same
+//! for a lone tanh.
 //!
 //! Models stay generic over `B: Backend`: both functions recognise the two concrete
 //! backends this build can fuse, `NdArray<f32>` and `Autodiff<NdArray<f32>>`, by their
-//! type (a safe `Any` downcast, no allocation), and hand anything else back for the
-//! composed form.
+//! type (a safe `Any` downcast, no allocation), and hand anything else, or tensors that
+//! are not f32, back for the composed form.
 
 use std::any::{Any, TypeId};
 
 use burn::backend::Autodiff;
+use burn::backend::autodiff::NodeId;
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::NoCheckpointing;
 use burn::backend::autodiff::grads::Gradients;
@@ -26,9 +30,11 @@ use burn::backend::autodiff::ops::{Backward, Ops, OpsKind, unary};
 use burn::backend::ndarray::{NdArray, NdArrayTensor, SharedArray};
 use burn::nn::Linear;
 use burn::prelude::*;
-use burn::tensor::TensorMetadata;
 use burn::tensor::TensorPrimitive;
-use burn::tensor::ops::{ActivationOps, FloatTensor, FloatTensorOps};
+use burn::tensor::ops::FloatTensor;
+use burn::tensor::{DType, TensorMetadata};
+use ndarray::linalg::general_mat_mul;
+use ndarray::{Array2, ArrayView2};
 
 use crate::kernels::{self, Act};
 
@@ -52,17 +58,46 @@ pub(crate) fn tanh<B: Backend, const D: usize>(
     if !fusable::<B>() {
         return Err(x);
     }
-    let p = x.into_primitive().tensor();
+    let p = primitive(x);
+    if p.dtype() != DType::F32 {
+        return Err(Tensor::from_primitive(TensorPrimitive::Float(p)));
+    }
     let y: Result<FloatTensor<B>, _> = match cast::<FloatTensor<B>, FloatTensor<Ad>>(p) {
         Ok(ad) => cast(autodiff_tanh(ad)).map_err(drop),
         Err(p) => {
             let nd = cast::<FloatTensor<B>, FloatTensor<Inner>>(p)
                 .unwrap_or_else(|_| unreachable!("B is Inner"));
-            cast(inner_tanh(nd)).map_err(drop)
+            cast(NdArrayTensor::from(inner_tanh(&f32s(nd)))).map_err(drop)
         }
     };
     let y = y.unwrap_or_else(|()| unreachable!("the output has the input's type"));
     Ok(Tensor::from_primitive(TensorPrimitive::Float(y)))
+}
+
+/// The values of an f32 tensor, in row-major order, by one copy of its buffer when `B` is
+/// ndarray; `Err(t)` untouched otherwise. Burn's `into_data` copies a buffer that is
+/// shared (a parameter's always is) element by element through dynamic-rank iterators,
+/// which made copying the policy to the host a tenth of a batched update.
+pub(crate) fn read_f32<B: Backend, const D: usize>(
+    t: Tensor<B, D>,
+) -> Result<Vec<f32>, Tensor<B, D>> {
+    if !fusable::<B>() {
+        return Err(t);
+    }
+    let p = primitive(t);
+    if p.dtype() != DType::F32 {
+        return Err(Tensor::from_primitive(TensorPrimitive::Float(p)));
+    }
+    let nd = match cast::<FloatTensor<B>, FloatTensor<Ad>>(p) {
+        Ok(ad) => ad.primitive,
+        Err(p) => cast::<FloatTensor<B>, FloatTensor<Inner>>(p)
+            .unwrap_or_else(|_| unreachable!("B is Inner")),
+    };
+    let a = f32s(nd);
+    Ok(match a.as_slice() {
+        Some(values) => values.to_vec(),
+        None => a.iter().copied().collect(),
+    })
 }
 
 /// Whether `B` is one of the two backends fused here. The backend type, not the
@@ -76,8 +111,8 @@ fn primitive<B: Backend, const D: usize>(t: Tensor<B, D>) -> FloatTensor<B> {
     t.into_primitive().tensor()
 }
 
-/// `act(x W + b)` for a layer with a bias as one fused operation when `B` is ndarray
-/// (with or without autodiff); `Err(x)` untouched otherwise.
+/// `act(x W + b)` for an f32 layer with a bias as one fused operation when `B` is
+/// ndarray (with or without autodiff); `Err(x)` untouched otherwise.
 pub(crate) fn dense<B: Backend>(
     layer: &Linear<B>,
     x: Tensor<B, 2>,
@@ -87,13 +122,17 @@ pub(crate) fn dense<B: Backend>(
         return Err(x);
     };
     let [x, w, b] = [x, layer.weight.val(), bias.val().unsqueeze()].map(primitive);
+    if [&x, &w, &b].iter().any(|t| t.dtype() != DType::F32) {
+        return Err(Tensor::from_primitive(TensorPrimitive::Float(x)));
+    }
     let y: Result<FloatTensor<B>, _> =
         match cast::<[FloatTensor<B>; 3], [FloatTensor<Ad>; 3]>([x, w, b]) {
             Ok([x, w, b]) => cast(autodiff_dense(x, w, b, act)).map_err(drop),
             Err(xwb) => {
                 let [x, w, b] = cast::<_, [FloatTensor<Inner>; 3]>(xwb)
                     .unwrap_or_else(|_| unreachable!("B is Inner"));
-                cast(inner_dense(x, w, b, act)).map_err(drop)
+                let y = inner_dense(&f32s(x), &f32s(w), &f32s(b), act);
+                cast(NdArrayTensor::from(y)).map_err(drop)
             }
         };
     let y = y.unwrap_or_else(|()| unreachable!("the output has the input's type"));
@@ -110,15 +149,15 @@ fn autodiff_dense(
     act: Act,
 ) -> FloatTensor<Ad> {
     let nodes = [x.node.clone(), w.node.clone(), b.node.clone()];
-    let (x, w) = (x.primitive, w.primitive);
-    let y = inner_dense(x.clone(), w.clone(), b.primitive, act);
+    let (x, w) = (f32s(x.primitive), f32s(w.primitive));
+    let y = inner_dense(&x, &w, &f32s(b.primitive), act);
     match DenseBackward(act)
         .prepare::<NoCheckpointing>(nodes)
         .compute_bound()
         .stateful()
     {
-        OpsKind::Tracked(prep) => prep.finish((x, w, y.clone()), y),
-        OpsKind::UnTracked(prep) => prep.finish(y),
+        OpsKind::Tracked(prep) => prep.finish((x, w, y.clone()), NdArrayTensor::from(y)),
+        OpsKind::UnTracked(prep) => prep.finish(NdArrayTensor::from(y)),
     }
 }
 
@@ -127,96 +166,82 @@ struct DenseBackward(Act);
 
 impl Backward<Inner, 3> for DenseBackward {
     /// `x`, `W` and the output `y`.
-    type State = (FloatTensor<Inner>, FloatTensor<Inner>, FloatTensor<Inner>);
+    type State = (SharedArray<f32>, SharedArray<f32>, SharedArray<f32>);
 
     fn backward(self, ops: Ops<Self::State, 3>, grads: &mut Gradients, _: &mut Checkpointer) {
         let [node_x, node_w, node_b] = ops.parents;
-        let grad = grads.consume::<Inner>(&ops.node);
+        let grad = f32s(grads.consume::<Inner>(&ops.node));
         let (x, w, y) = ops.state;
-        let (dz, db) = inner_dense_backward(y, grad, self.0);
+        let grad = grad.as_standard_layout();
+        let (ys, gs) = (
+            y.as_slice().expect("the forward's own output"),
+            grad.as_slice().expect("standard layout"),
+        );
+        let mut dz = Array2::zeros((y.shape()[0], y.shape()[1]));
+        let mut db = Array2::zeros((1, y.shape()[1]));
+        let (dzs, dbs) = (
+            dz.as_slice_mut().expect("a fresh array"),
+            db.as_slice_mut().expect("a fresh array"),
+        );
+        kernels::act_backward_rows(ys, gs, self.0, dzs, dbs);
+        let register = |grads: &mut Gradients, id: NodeId, g: Array2<f32>| {
+            grads.register::<Inner>(id, NdArrayTensor::from(g.into_dyn().into_shared()));
+        };
         if let Some(node) = node_x {
-            let dx = Inner::float_matmul(dz.clone(), Inner::float_transpose(w));
-            grads.register::<Inner>(node.id, dx);
+            register(grads, node.id, product(dz.view(), view2(&w).t()));
         }
         if let Some(node) = node_w {
-            let dw = Inner::float_matmul(Inner::float_transpose(x), dz);
-            grads.register::<Inner>(node.id, dw);
+            register(grads, node.id, product(view2(&x).t(), dz.view()));
         }
         if let Some(node) = node_b {
-            grads.register::<Inner>(node.id, db);
+            register(grads, node.id, db);
         }
     }
 }
 
-/// `act(x W + b)` with `b` of shape `[1, out]`.
+/// The f32 array inside an ndarray tensor; [`dense`] and [`tanh`] checked the type.
+fn f32s(t: NdArrayTensor) -> SharedArray<f32> {
+    match t {
+        NdArrayTensor::F32(storage) => storage.into_shared(),
+        other => unreachable!("dense checked for f32, got {:?}", other.dtype()),
+    }
+}
+
+fn view2(a: &SharedArray<f32>) -> ArrayView2<'_, f32> {
+    a.view().into_dimensionality().expect("a rank-2 tensor")
+}
+
+/// `a b`, by matrixmultiply on the views' own strides (a transposed view is not copied).
+fn product(a: ArrayView2<'_, f32>, b: ArrayView2<'_, f32>) -> Array2<f32> {
+    let mut c = Array2::zeros((a.nrows(), b.ncols()));
+    general_mat_mul(1.0, &a, &b, 0.0, &mut c);
+    c
+}
+
+/// `act(x W + b)`, `b` of shape `[1, out]`.
 fn inner_dense(
-    x: FloatTensor<Inner>,
-    w: FloatTensor<Inner>,
-    b: FloatTensor<Inner>,
+    x: &SharedArray<f32>,
+    w: &SharedArray<f32>,
+    b: &SharedArray<f32>,
     act: Act,
-) -> FloatTensor<Inner> {
-    let z = Inner::float_matmul(x, w);
-    match (f32_array(z), f32_array(b)) {
-        (Ok(mut z), Ok(b)) => {
-            let b = b.as_slice().expect("standard layout");
-            let zs = z.as_slice_mut().expect("standard layout");
-            kernels::bias_act_rows(zs, b, act);
-            NdArrayTensor::from(z)
-        }
-        (z, b) => {
-            let z = Inner::float_add(restore(z), restore(b));
-            match act {
-                Act::Identity => z,
-                Act::Tanh => crate::activation::composed_tanh::<Inner>(z),
-                Act::Relu => Inner::relu(z),
-            }
-        }
-    }
+) -> SharedArray<f32> {
+    let mut z = product(view2(x), view2(w));
+    let b: Vec<f32> = b.iter().copied().collect();
+    kernels::bias_act_rows(z.as_slice_mut().expect("a fresh array"), &b, act);
+    z.into_dyn().into_shared()
 }
 
-/// The gradients of `z = x W + b` from that of `y = act(z)`: `dz` (`[rows, out]`) and
-/// `db` (`[1, out]`, the bias's shape as [`dense`] passes it).
-fn inner_dense_backward(
-    y: FloatTensor<Inner>,
-    grad: FloatTensor<Inner>,
-    act: Act,
-) -> (FloatTensor<Inner>, FloatTensor<Inner>) {
-    let out = y.shape()[1];
-    match (f32_array(y), f32_array(grad)) {
-        (Ok(y), Ok(g)) if y.shape() == g.shape() => {
-            let (ys, gs) = (
-                y.as_slice().expect("standard"),
-                g.as_slice().expect("standard"),
-            );
-            let mut dz = vec![0.0; ys.len()];
-            let mut db = vec![0.0; out];
-            kernels::act_backward_rows(ys, gs, act, &mut dz, &mut db);
-            (from_vec(y.shape(), dz), from_vec(&[1, out], db))
-        }
-        (y, g) => {
-            let (y, g) = (restore(y), restore(g));
-            let dz = match act {
-                Act::Identity => g,
-                Act::Tanh => composed_tanh_backward(y, g),
-                Act::Relu => Inner::relu_backward(y, g),
-            };
-            let db = Inner::float_sum_dim(dz.clone(), 0);
-            (dz, db)
-        }
-    }
-}
-
-/// The autodiff node: forward on the inner tensor, the output saved for the backward.
+/// The autodiff node of [`tanh`]: the output is saved for the backward.
 fn autodiff_tanh(x: FloatTensor<Ad>) -> FloatTensor<Ad> {
     let node = x.node.clone();
-    let y = inner_tanh(x.primitive);
+    let y = inner_tanh(&f32s(x.primitive));
     match TanhBackward
         .prepare::<NoCheckpointing>([node])
         .compute_bound()
         .stateful()
     {
-        OpsKind::Tracked(prep) => prep.finish(y.clone(), y),
-        OpsKind::UnTracked(prep) => prep.finish(y),
+        OpsKind::Tracked(prep) => prep.finish(y.clone(), NdArrayTensor::from(y)),
+        OpsKind::UnTracked(prep) => prep.finish(NdArrayTensor::from(y)),
     }
 }
 
@@ -225,84 +250,35 @@ struct TanhBackward;
 
 impl Backward<Inner, 1> for TanhBackward {
     /// The forward's output `y`.
-    type State = FloatTensor<Inner>;
+    type State = SharedArray<f32>;
 
     fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, _: &mut Checkpointer) {
         let y = ops.state;
         unary::<Inner, _>(ops.parents, ops.node, grads, |grad| {
-            inner_tanh_backward(y, grad)
+            let grad = f32s(grad);
+            let grad = grad.as_standard_layout();
+            let (ys, gs) = (
+                y.as_slice().expect("the forward's own output"),
+                grad.as_slice().expect("standard layout"),
+            );
+            let mut dx = vec![0.0; ys.len()];
+            kernels::tanh_backward(ys, gs, &mut dx);
+            NdArrayTensor::from(shaped(y.shape(), dx))
         });
     }
 }
 
-/// An f32 array as a standard-layout slice, if it is one.
-fn f32_array(t: NdArrayTensor) -> Result<SharedArray<f32>, NdArrayTensor> {
-    match t {
-        NdArrayTensor::F32(storage) => {
-            let a = storage.into_shared();
-            if a.is_standard_layout() {
-                Ok(a)
-            } else {
-                Err(NdArrayTensor::from(a))
-            }
-        }
-        other => Err(other),
-    }
+fn shaped(shape: &[usize], v: Vec<f32>) -> SharedArray<f32> {
+    SharedArray::from_shape_vec(shape, v).expect("one value per element")
 }
 
-/// The tensor [`f32_array`] took apart.
-fn restore(r: Result<SharedArray<f32>, NdArrayTensor>) -> NdArrayTensor {
-    r.map_or_else(|t| t, NdArrayTensor::from)
-}
-
-/// `grad * (1 - y^2)` from Burn operations.
-fn composed_tanh_backward(y: FloatTensor<Inner>, grad: FloatTensor<Inner>) -> FloatTensor<Inner> {
-    let one_minus_y2 =
-        Inner::float_add_scalar(Inner::float_neg(Inner::float_mul(y.clone(), y)), 1.0.into());
-    Inner::float_mul(grad, one_minus_y2)
-}
-
-fn from_vec(shape: &[usize], v: Vec<f32>) -> NdArrayTensor {
-    let a = SharedArray::from_shape_vec(shape, v).expect("one value per element");
-    NdArrayTensor::from(a)
-}
-
-fn inner_tanh(x: FloatTensor<Inner>) -> FloatTensor<Inner> {
-    match f32_array(x) {
-        Ok(a) => {
-            let x = a.as_slice().expect("standard layout");
-            let mut y = vec![0.0; x.len()];
-            kernels::tanh_into(x, &mut y);
-            from_vec(a.shape(), y)
-        }
-        // Other float widths and layouts: the composed form, on the inner backend.
-        Err(x) => crate::activation::composed_tanh::<Inner>(x),
-    }
-}
-
-fn inner_tanh_backward(y: FloatTensor<Inner>, grad: FloatTensor<Inner>) -> FloatTensor<Inner> {
-    match (f32_array(y), f32_array(grad)) {
-        (Ok(y), Ok(g)) if y.shape() == g.shape() => {
-            let (ys, gs) = (
-                y.as_slice().expect("standard"),
-                g.as_slice().expect("standard"),
-            );
-            let mut out = vec![0.0; ys.len()];
-            kernels::tanh_backward(ys, gs, &mut out);
-            from_vec(y.shape(), out)
-        }
-        (y, g) => {
-            let back = |r: Result<SharedArray<f32>, NdArrayTensor>| {
-                r.map_or_else(|t| t, NdArrayTensor::from)
-            };
-            let y = back(y);
-            let one_minus_y2 = Inner::float_add_scalar(
-                Inner::float_neg(Inner::float_mul(y.clone(), y)),
-                1.0.into(),
-            );
-            Inner::float_mul(back(g), one_minus_y2)
-        }
-    }
+/// `tanh(x)`, in standard layout whatever `x`'s.
+fn inner_tanh(x: &SharedArray<f32>) -> SharedArray<f32> {
+    let x = x.as_standard_layout();
+    let xs = x.as_slice().expect("standard layout");
+    let mut y = vec![0.0; xs.len()];
+    kernels::tanh_into(xs, &mut y);
+    shaped(x.shape(), y)
 }
 
 #[cfg(test)]
@@ -427,10 +403,29 @@ mod tests {
     }
 
     #[test]
+    fn reading_back_gives_what_into_data_gives_in_every_layout() {
+        let dev = Default::default();
+        let x = spread::<Ad, 2>([3, 4], 1.0, &dev);
+        for t in [
+            x.clone(),
+            x.clone().transpose(),
+            x.clone().require_grad().mul_scalar(2.0),
+        ] {
+            let want: Vec<f32> = t.clone().into_data().to_vec().expect("f32");
+            assert_eq!(read_f32(t).unwrap_or_else(|_| panic!("fusable")), want);
+        }
+        let inner = spread::<Inner, 2>([5, 2], 1.0, &dev).transpose();
+        let want: Vec<f32> = inner.clone().into_data().to_vec().expect("f32");
+        assert_eq!(read_f32(inner).unwrap_or_else(|_| panic!("fusable")), want);
+    }
+
+    #[test]
     fn other_backends_are_handed_back_untouched() {
         let dev = Default::default();
         let x = Tensor::<NdArray<f64>, 2>::from_floats([[0.5, -2.0]], &dev);
         let back = tanh(x.clone()).expect_err("f64 ndarray is not fused");
+        assert_eq!(back.into_data(), x.clone().into_data());
+        let back = read_f32(x.clone()).expect_err("f64 ndarray is not read here");
         assert_eq!(back.into_data(), x.into_data());
     }
 }

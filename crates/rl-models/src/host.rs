@@ -74,28 +74,31 @@ impl HostLinear {
 
     /// One row, at the CPU's widest SIMD width (the same bits at every width).
     fn forward(&self, x: &[f32], y: &mut Vec<f32>) {
-        kernels::wide(|| {
-            y.clear();
-            y.extend_from_slice(&self.b);
-            if let Some(w_t) = &self.w_t {
-                for (yo, row) in y.iter_mut().zip(w_t.chunks_exact(self.d_in)) {
-                    *yo += dot(row, x);
-                }
-            } else {
-                for (&xi, row) in x.iter().zip(self.w.chunks_exact(self.d_out)) {
-                    let mut yc = y.chunks_exact_mut(LANES);
-                    let mut wc = row.chunks_exact(LANES);
-                    for (ys, ws) in (&mut yc).zip(&mut wc) {
-                        for k in 0..LANES {
-                            ys[k] += xi * ws[k];
+        kernels::wide(
+            #[inline(always)]
+            || {
+                y.clear();
+                y.extend_from_slice(&self.b);
+                if let Some(w_t) = &self.w_t {
+                    for (yo, row) in y.iter_mut().zip(w_t.chunks_exact(self.d_in)) {
+                        *yo += dot(row, x);
+                    }
+                } else {
+                    for (&xi, row) in x.iter().zip(self.w.chunks_exact(self.d_out)) {
+                        let mut yc = y.chunks_exact_mut(LANES);
+                        let mut wc = row.chunks_exact(LANES);
+                        for (ys, ws) in (&mut yc).zip(&mut wc) {
+                            for k in 0..LANES {
+                                ys[k] += xi * ws[k];
+                            }
+                        }
+                        for (yo, wo) in yc.into_remainder().iter_mut().zip(wc.remainder()) {
+                            *yo += xi * wo;
                         }
                     }
-                    for (yo, wo) in yc.into_remainder().iter_mut().zip(wc.remainder()) {
-                        *yo += xi * wo;
-                    }
                 }
-            }
-        })
+            },
+        )
     }
 
     /// `rows` rows at once, as one matrix product.

@@ -60,29 +60,38 @@ pub fn tanh(x: f32) -> f32 {
 /// 1.8e-7 everywhere, the same bound as the formula with libm's `expf` (the cancellation
 /// in `1 - 2 / (e + 1)` dominates it).
 pub fn tanh_in_place(v: &mut [f32]) {
-    wide(|| {
-        for x in v {
-            *x = tanh(*x);
-        }
-    })
+    wide(
+        #[inline(always)]
+        || {
+            for x in v {
+                *x = tanh(*x);
+            }
+        },
+    )
 }
 
 /// `out = tanh(x)` for every element.
 pub fn tanh_into(x: &[f32], out: &mut [f32]) {
-    wide(|| {
-        for (o, &x) in out.iter_mut().zip(x) {
-            *o = tanh(x);
-        }
-    })
+    wide(
+        #[inline(always)]
+        || {
+            for (o, &x) in out.iter_mut().zip(x) {
+                *o = tanh(x);
+            }
+        },
+    )
 }
 
 /// The gradient through `y = tanh(x)`: `grad * (1 - y^2)` for every element.
 pub fn tanh_backward(y: &[f32], grad: &[f32], out: &mut [f32]) {
-    wide(|| {
-        for ((o, &y), &g) in out.iter_mut().zip(y).zip(grad) {
-            *o = g * (1.0 - y * y);
-        }
-    })
+    wide(
+        #[inline(always)]
+        || {
+            for ((o, &y), &g) in out.iter_mut().zip(y).zip(grad) {
+                *o = g * (1.0 - y * y);
+            }
+        },
+    )
 }
 
 /// What follows a dense layer's `x W + b`: nothing, tanh or relu.
@@ -106,11 +115,14 @@ pub fn bias_act_rows(z: &mut [f32], b: &[f32], act: Act) {
             }
         }
     }
-    wide(|| match act {
-        Act::Identity => rows(z, b, |v| v),
-        Act::Tanh => rows(z, b, tanh),
-        Act::Relu => rows(z, b, |v| v.max(0.0)),
-    })
+    wide(
+        #[inline(always)]
+        || match act {
+            Act::Identity => rows(z, b, |v| v),
+            Act::Tanh => rows(z, b, tanh),
+            Act::Relu => rows(z, b, |v| v.max(0.0)),
+        },
+    )
 }
 
 /// The gradient through `y = act(z)` for every element, `dz = grad * act'(z)` written
@@ -131,11 +143,14 @@ pub fn act_backward_rows(y: &[f32], grad: &[f32], act: Act, dz: &mut [f32], db: 
             }
         }
     }
-    wide(|| match act {
-        Act::Identity => rows(y, grad, dz, db, |_, g| g),
-        Act::Tanh => rows(y, grad, dz, db, |y, g| g * (1.0 - y * y)),
-        Act::Relu => rows(y, grad, dz, db, |y, g| if y > 0.0 { g } else { 0.0 }),
-    })
+    wide(
+        #[inline(always)]
+        || match act {
+            Act::Identity => rows(y, grad, dz, db, |_, g| g),
+            Act::Tanh => rows(y, grad, dz, db, |y, g| g * (1.0 - y * y)),
+            Act::Relu => rows(y, grad, dz, db, |y, g| if y > 0.0 { g } else { 0.0 }),
+        },
+    )
 }
 
 #[cfg(test)]

@@ -50,6 +50,11 @@ use burn::prelude::{Backend, Tensor};
 
 /// A whole tensor read back to the host as f32, in one read.
 pub fn read_f32<B: Backend, const D: usize>(t: Tensor<B, D>) -> Vec<f32> {
+    #[cfg(feature = "ndarray")]
+    let t = match fused::read_f32(t) {
+        Ok(values) => return values,
+        Err(t) => t,
+    };
     t.into_data()
         .convert::<f32>()
         .to_vec()
