@@ -33,10 +33,9 @@ use burn::prelude::*;
 use burn::tensor::TensorPrimitive;
 use burn::tensor::ops::FloatTensor;
 use burn::tensor::{DType, TensorMetadata};
-use ndarray::linalg::general_mat_mul;
 use ndarray::{Array2, ArrayView2};
 
-use crate::kernels::{self, Act};
+use crate::kernels::{self, Act, product};
 
 type Inner = NdArray<f32>;
 type Ad = Autodiff<Inner, NoCheckpointing>;
@@ -209,13 +208,6 @@ fn f32s(t: NdArrayTensor) -> SharedArray<f32> {
 
 fn view2(a: &SharedArray<f32>) -> ArrayView2<'_, f32> {
     a.view().into_dimensionality().expect("a rank-2 tensor")
-}
-
-/// `a b`, by matrixmultiply on the views' own strides (a transposed view is not copied).
-fn product(a: ArrayView2<'_, f32>, b: ArrayView2<'_, f32>) -> Array2<f32> {
-    let mut c = Array2::zeros((a.nrows(), b.ncols()));
-    general_mat_mul(1.0, &a, &b, 0.0, &mut c);
-    c
 }
 
 /// `act(x W + b)`, `b` of shape `[1, out]`.

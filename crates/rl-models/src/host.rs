@@ -11,8 +11,7 @@
 //! float rounding (a test holds them within 1e-5).
 
 use burn::prelude::*;
-use ndarray::linalg::general_mat_mul;
-use ndarray::{ArrayView2, ArrayViewMut2};
+use ndarray::ArrayView2;
 
 use crate::read_f32;
 
@@ -81,7 +80,7 @@ impl HostLinear {
                 y.extend_from_slice(&self.b);
                 if let Some(w_t) = &self.w_t {
                     for (yo, row) in y.iter_mut().zip(w_t.chunks_exact(self.d_in)) {
-                        *yo += dot(row, x);
+                        *yo += kernels::dot(row, x);
                     }
                 } else {
                     for (&xi, row) in x.iter().zip(self.w.chunks_exact(self.d_out)) {
@@ -101,36 +100,15 @@ impl HostLinear {
         )
     }
 
-    /// `rows` rows at once, as one matrix product.
+    /// `rows` rows at once, as one matrix product ([`kernels::product`]).
     fn forward_rows(&self, x: &[f32], rows: usize, y: &mut Vec<f32>) {
-        y.clear();
-        for _ in 0..rows {
-            y.extend_from_slice(&self.b);
-        }
         let x = ArrayView2::from_shape((rows, self.d_in), x).expect("rows * d_in inputs");
         let w = ArrayView2::from_shape((self.d_in, self.d_out), &self.w).expect("an [in, out] W");
-        let mut y = ArrayViewMut2::from_shape((rows, self.d_out), y).expect("rows * d_out outputs");
-        general_mat_mul(1.0, &x, &w, 1.0, &mut y);
+        let z = kernels::product(x, w);
+        y.clear();
+        y.extend_from_slice(z.as_slice().expect("a fresh array"));
+        kernels::bias_act_rows(y, &self.b, kernels::Act::Identity);
     }
-}
-
-/// A dot product with eight partial sums.
-#[inline(always)]
-fn dot(a: &[f32], b: &[f32]) -> f32 {
-    let mut acc = [0.0_f32; LANES];
-    let (ac, bc) = (a.chunks_exact(LANES), b.chunks_exact(LANES));
-    let tail: f32 = ac
-        .remainder()
-        .iter()
-        .zip(bc.remainder())
-        .map(|(x, y)| x * y)
-        .sum();
-    for (xs, ys) in ac.zip(bc) {
-        for k in 0..LANES {
-            acc[k] += xs[k] * ys[k];
-        }
-    }
-    acc.iter().sum::<f32>() + tail
 }
 
 /// The trunk and policy head of an [`ActorCritic`], as plain f32 arrays.

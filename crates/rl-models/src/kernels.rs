@@ -11,6 +11,9 @@
 //! `a * b + c` into a fused multiply-add, so the results are the same bits at every
 //! width.
 
+use ndarray::linalg::general_mat_mul;
+use ndarray::{Array2, ArrayView2};
+
 /// Runs `f` inside a function compiled for the widest SIMD instructions this CPU has,
 /// chosen at run time (pulp's `Arch::dispatch`); `f`'s loops vectorise to that width
 /// when they are inlined into it.
@@ -153,6 +156,141 @@ pub fn act_backward_rows(y: &[f32], grad: &[f32], act: Act, dz: &mut [f32], db: 
     )
 }
 
+/// A matrix dimension at most this small makes a packed matrix product (matrixmultiply)
+/// mostly packing and padding: a policy head's 2 outputs, CartPole's 4 inputs. [`product`]
+/// takes a row loop instead.
+pub const SMALL: usize = 8;
+
+/// `a b`, by the fastest route for its shape. When no dimension is [`SMALL`], a packed
+/// matrix product (ndarray's `general_mat_mul` over matrixmultiply, on the operands' own
+/// strides). Otherwise a row loop ([`product_rows`], [`product_dots`], [`product_tn`])
+/// that sums over the inner dimension in order.
+pub fn product(a: ArrayView2<'_, f32>, b: ArrayView2<'_, f32>) -> Array2<f32> {
+    let (m, k, n) = (a.nrows(), a.ncols(), b.ncols());
+    assert_eq!(k, b.nrows(), "inner dimensions of a product");
+    let mut c = Array2::zeros((m, n));
+    if m > SMALL && k > SMALL && n > SMALL {
+        general_mat_mul(1.0, &a, &b, 0.0, &mut c);
+        return c;
+    }
+    let out = c.as_slice_mut().expect("a fresh array");
+    let b = b.as_standard_layout();
+    let bs = b.as_slice().expect("standard layout");
+    if let Some(xs) = a.t().as_slice() {
+        // `a` is the transpose of a row-major `x` (a weight gradient `x^T dz`).
+        product_tn(xs, bs, k, m, n, out);
+    } else {
+        let a = a.as_standard_layout();
+        let as_ = a.as_slice().expect("standard layout");
+        if n < SMALL {
+            let b_t = b.t();
+            let bt = b_t.as_standard_layout();
+            product_dots(as_, bt.as_slice().expect("standard layout"), m, k, n, out);
+        } else {
+            product_rows(as_, bs, m, k, n, out);
+        }
+    }
+    c
+}
+
+/// `out = a b` for row-major `a` `[m, k]` and `b` `[k, n]`: each output row accumulates
+/// `a[i, k] * b[k, :]` over `k` in order (vectorised along the row). `out` starts at zero.
+pub fn product_rows(a: &[f32], b: &[f32], m: usize, k: usize, n: usize, out: &mut [f32]) {
+    wide(
+        #[inline(always)]
+        || {
+            let axpy = |o: &mut [f32], s: f32, x: &[f32]| {
+                for (o, &x) in o.iter_mut().zip(x) {
+                    *o += s * x;
+                }
+            };
+            if m <= SMALL {
+                // Few rows: stream `b` once.
+                for (kk, brow) in b.chunks_exact(n).enumerate().take(k) {
+                    for (i, orow) in out.chunks_exact_mut(n).enumerate().take(m) {
+                        axpy(orow, a[i * k + kk], brow);
+                    }
+                }
+            } else {
+                for (arow, orow) in a.chunks_exact(k).zip(out.chunks_exact_mut(n)) {
+                    for (&s, brow) in arow.iter().zip(b.chunks_exact(n)) {
+                        axpy(orow, s, brow);
+                    }
+                }
+            }
+        },
+    )
+}
+
+/// `out = a bt^T` for row-major `a` `[m, k]` and `bt` `[n, k]`: one dot product per output
+/// (eight partial sums), for outputs too narrow to vectorise along.
+pub fn product_dots(a: &[f32], bt: &[f32], m: usize, k: usize, n: usize, out: &mut [f32]) {
+    wide(
+        #[inline(always)]
+        || {
+            for (arow, orow) in a.chunks_exact(k).zip(out.chunks_exact_mut(n)).take(m) {
+                for (o, brow) in orow.iter_mut().zip(bt.chunks_exact(k)) {
+                    *o = dot(arow, brow);
+                }
+            }
+        },
+    )
+}
+
+/// `out = x^T d` for row-major `x` `[rows, m]` and `d` `[rows, n]` (`out` `[m, n]`):
+/// accumulated over the rows in order, vectorised along `n`, or along `m` when `n` is
+/// narrow.
+pub fn product_tn(x: &[f32], d: &[f32], rows: usize, m: usize, n: usize, out: &mut [f32]) {
+    wide(
+        #[inline(always)]
+        || {
+            if n >= SMALL {
+                for (xr, dr) in x.chunks_exact(m).zip(d.chunks_exact(n)).take(rows) {
+                    for (&xi, orow) in xr.iter().zip(out.chunks_exact_mut(n)) {
+                        for (o, &dv) in orow.iter_mut().zip(dr) {
+                            *o += xi * dv;
+                        }
+                    }
+                }
+            } else {
+                let mut out_t = vec![0.0; n * m];
+                for (xr, dr) in x.chunks_exact(m).zip(d.chunks_exact(n)).take(rows) {
+                    for (&dj, orow) in dr.iter().zip(out_t.chunks_exact_mut(m)) {
+                        for (o, &xv) in orow.iter_mut().zip(xr) {
+                            *o += dj * xv;
+                        }
+                    }
+                }
+                for (j, col) in out_t.chunks_exact(m).enumerate() {
+                    for (i, &v) in col.iter().enumerate() {
+                        out[i * n + j] = v;
+                    }
+                }
+            }
+        },
+    )
+}
+
+/// A dot product with eight partial sums.
+#[inline(always)]
+pub fn dot(a: &[f32], b: &[f32]) -> f32 {
+    const LANES: usize = 8;
+    let mut acc = [0.0_f32; LANES];
+    let (ac, bc) = (a.chunks_exact(LANES), b.chunks_exact(LANES));
+    let tail: f32 = ac
+        .remainder()
+        .iter()
+        .zip(bc.remainder())
+        .map(|(x, y)| x * y)
+        .sum();
+    for (xs, ys) in ac.zip(bc) {
+        for k in 0..LANES {
+            acc[k] += xs[k] * ys[k];
+        }
+    }
+    acc.iter().sum::<f32>() + tail
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -238,6 +376,45 @@ mod tests {
             for (j, &s) in db.iter().enumerate() {
                 let want: f32 = (0..4).map(|r| dz[r * 3 + j]).sum();
                 assert!((s - want).abs() < 1e-5, "{act:?} column {j}");
+            }
+        }
+    }
+
+    #[test]
+    fn every_route_of_product_agrees_with_a_plain_triple_loop() {
+        let fill = |r: usize, c: usize, seed: f32| {
+            Array2::from_shape_fn((r, c), |(i, j)| ((i * c + j) as f32 * 0.37 + seed).sin())
+        };
+        let naive = |a: &Array2<f32>, b: &Array2<f32>| {
+            Array2::from_shape_fn((a.nrows(), b.ncols()), |(i, j)| {
+                (0..a.ncols())
+                    .map(|k| a[[i, k]] as f64 * b[[k, j]] as f64)
+                    .sum::<f64>()
+            })
+        };
+        // (m, k, n): packed, few inputs, narrow output, few rows, and both transposes.
+        for (m, k, n) in [
+            (40, 33, 20),
+            (70, 4, 64),
+            (70, 64, 2),
+            (4, 300, 64),
+            (3, 5, 1),
+        ] {
+            let (a, b) = (fill(m, k, 0.1), fill(k, n, 0.7));
+            let (at, bt) = (a.t().to_owned(), b.t().to_owned());
+            let want = naive(&a, &b);
+            for got in [
+                product(a.view(), b.view()),
+                product(at.t(), b.view()),
+                product(a.view(), bt.t()),
+                product(at.t(), bt.t()),
+            ] {
+                for (g, w) in got.iter().zip(want.iter()) {
+                    assert!(
+                        (*g as f64 - w).abs() < 1e-4 * (1.0 + w.abs()),
+                        "{m}x{k}x{n}"
+                    );
+                }
             }
         }
     }
