@@ -7,7 +7,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::activation::Activation;
 use crate::distributions::{
-    categorical_entropy, categorical_log_prob, gaussian_entropy, gaussian_log_prob,
+    categorical_entropy, categorical_log_prob, categorical_log_prob_and_entropy, gaussian_entropy,
+    gaussian_log_prob,
 };
 use crate::heads::{
     CategoricalHead, CategoricalHeadConfig, GaussianHead, GaussianHeadConfig, ValueHead,
@@ -111,6 +112,28 @@ impl<B: Backend> PolicyHead<B> {
             (PolicyHead::Categorical(_), ActionBatch::Discrete(a)) => categorical_log_prob(out, a),
             (PolicyHead::Gaussian(head), ActionBatch::Continuous(a)) => {
                 gaussian_log_prob(out, head.log_std.val(), a)
+            }
+            _ => panic!("action batch of the wrong kind for the policy head"),
+        }
+    }
+
+    /// [`PolicyHead::log_prob`] and [`PolicyHead::entropy`] together, sharing one
+    /// log-softmax for a categorical head.
+    pub fn log_prob_and_entropy(
+        &self,
+        out: Tensor<B, 2>,
+        actions: ActionBatch<B>,
+    ) -> (Tensor<B, 1>, Tensor<B, 1>) {
+        match (self, actions) {
+            (PolicyHead::Categorical(_), ActionBatch::Discrete(a)) => {
+                categorical_log_prob_and_entropy(out, a)
+            }
+            (PolicyHead::Gaussian(head), ActionBatch::Continuous(a)) => {
+                let log_std = head.log_std.val();
+                (
+                    gaussian_log_prob(out, log_std.clone(), a),
+                    gaussian_entropy(log_std),
+                )
             }
             _ => panic!("action batch of the wrong kind for the policy head"),
         }

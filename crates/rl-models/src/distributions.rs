@@ -23,6 +23,29 @@ pub fn categorical_log_prob<B: Backend>(
         .squeeze_dim(1)
 }
 
+/// Categorical log-probabilities of `actions` and entropies, `[batch]` each, from one
+/// log-softmax of `logits` `[batch, n]`: what a policy-gradient loss needs. On ndarray
+/// this is one host pass over the logits and two autodiff nodes with their own backward
+/// (see the `fused` module); elsewhere it is composed as [`categorical_log_prob`] and
+/// [`categorical_entropy`] are.
+pub fn categorical_log_prob_and_entropy<B: Backend>(
+    logits: Tensor<B, 2>,
+    actions: Tensor<B, 1, Int>,
+) -> (Tensor<B, 1>, Tensor<B, 1>) {
+    #[cfg(feature = "ndarray")]
+    let (logits, actions) = match crate::fused::categorical(logits, actions) {
+        Ok(both) => return both,
+        Err(inputs) => inputs,
+    };
+    let logp = log_softmax(logits, 1);
+    let log_prob = logp
+        .clone()
+        .gather(1, actions.unsqueeze_dim(1))
+        .squeeze_dim(1);
+    let entropy = (logp.clone().exp() * logp).sum_dim(1).neg().squeeze_dim(1);
+    (log_prob, entropy)
+}
+
 /// Categorical entropy `-sum p log p` per row: `[batch]`.
 pub fn categorical_entropy<B: Backend>(logits: Tensor<B, 2>) -> Tensor<B, 1> {
     let logp = log_softmax(logits, 1);

@@ -20,6 +20,7 @@
 //! are not f32, back for the composed form.
 
 use std::any::{Any, TypeId};
+use std::sync::Arc;
 
 use burn::backend::Autodiff;
 use burn::backend::autodiff::NodeId;
@@ -97,6 +98,161 @@ pub(crate) fn read_f32<B: Backend, const D: usize>(
         Some(values) => values.to_vec(),
         None => a.iter().copied().collect(),
     })
+}
+
+/// The log-probability of each row's action and each row's entropy (`[batch]` each)
+/// under `logits` `[batch, n]`, from one pass over the logits, as two autodiff nodes
+/// when `B` is ndarray; the inputs untouched otherwise, or when an action is out of
+/// range (the composed form reports it).
+pub(crate) fn categorical<B: Backend>(
+    logits: Tensor<B, 2>,
+    actions: Tensor<B, 1, Int>,
+) -> CategoricalResult<B> {
+    let [rows, n] = logits.dims();
+    if !fusable::<B>() || logits.dtype() != DType::F32 {
+        return Err((logits, actions));
+    }
+    let acts: Vec<usize> = match actions.to_data().convert::<i64>().to_vec::<i64>() {
+        Ok(a) if a.len() == rows && a.iter().all(|&a| (0..n as i64).contains(&a)) => {
+            a.into_iter().map(|a| a as usize).collect()
+        }
+        _ => return Err((logits, actions)),
+    };
+    let p = primitive(logits);
+    let (ad, l) = match cast::<FloatTensor<B>, FloatTensor<Ad>>(p) {
+        Ok(ad) => {
+            let l = f32s(ad.primitive.clone());
+            (Some(ad), l)
+        }
+        Err(p) => {
+            let nd = cast::<FloatTensor<B>, FloatTensor<Inner>>(p)
+                .unwrap_or_else(|_| unreachable!("B is Inner"));
+            (None, f32s(nd))
+        }
+    };
+    let l = l.as_standard_layout();
+    let (mut probs, mut logp) = (vec![0.0; rows * n], vec![0.0; rows * n]);
+    let (mut log_prob, mut entropy) = (vec![0.0; rows], vec![0.0; rows]);
+    kernels::categorical_rows(
+        l.as_slice().expect("standard layout"),
+        n,
+        &acts,
+        &mut probs,
+        &mut logp,
+        &mut log_prob,
+        &mut entropy,
+    );
+    let out = |v: Vec<f32>| NdArrayTensor::from(shaped(&[rows], v));
+    let (log_prob, entropy): (FloatTensor<B>, FloatTensor<B>) = match ad {
+        Some(ad) => {
+            let state = Arc::new(CategoricalState {
+                n,
+                probs,
+                logp,
+                entropy: entropy.clone(),
+                actions: acts,
+            });
+            let lp = categorical_node(&ad, LogProbBackward, state.clone(), out(log_prob));
+            let h = categorical_node(&ad, EntropyBackward, state, out(entropy));
+            (as_b::<B, _>(lp), as_b::<B, _>(h))
+        }
+        None => (as_b::<B, _>(out(log_prob)), as_b::<B, _>(out(entropy))),
+    };
+    let wrap = |p: FloatTensor<B>| Tensor::from_primitive(TensorPrimitive::Float(p));
+    Ok((wrap(log_prob), wrap(entropy)))
+}
+
+/// What [`categorical`] hands back: the two `[batch]` tensors, or its inputs.
+pub(crate) type CategoricalResult<B> =
+    Result<(Tensor<B, 1>, Tensor<B, 1>), (Tensor<B, 2>, Tensor<B, 1, Int>)>;
+
+/// `t` as `B`'s float primitive, which it is.
+fn as_b<B: Backend, T: 'static>(t: T) -> FloatTensor<B> {
+    cast(t).unwrap_or_else(|_| unreachable!("the output has the input's type"))
+}
+
+/// What both backward steps of [`categorical`] need, shared.
+#[derive(Debug)]
+struct CategoricalState {
+    n: usize,
+    probs: Vec<f32>,
+    logp: Vec<f32>,
+    entropy: Vec<f32>,
+    actions: Vec<usize>,
+}
+
+fn categorical_node<K>(
+    logits: &FloatTensor<Ad>,
+    kind: K,
+    state: Arc<CategoricalState>,
+    out: NdArrayTensor,
+) -> FloatTensor<Ad>
+where
+    K: Backward<Inner, 1, State = Arc<CategoricalState>>,
+{
+    match kind
+        .prepare::<NoCheckpointing>([logits.node.clone()])
+        .compute_bound()
+        .stateful()
+    {
+        OpsKind::Tracked(prep) => prep.finish(state, out),
+        OpsKind::UnTracked(prep) => prep.finish(out),
+    }
+}
+
+/// The gradient of `[batch]` per-row values into the `[batch, n]` logits, `d(i, j)` per
+/// element.
+fn logits_grad(
+    s: &CategoricalState,
+    grad: NdArrayTensor,
+    d: impl Fn(usize, usize, f32) -> f32,
+) -> NdArrayTensor {
+    let g = f32s(grad);
+    let g = g.as_standard_layout();
+    let gs = g.as_slice().expect("standard layout");
+    let mut out = vec![0.0; s.probs.len()];
+    for (i, (row, &gi)) in out.chunks_exact_mut(s.n).zip(gs).enumerate() {
+        for (j, o) in row.iter_mut().enumerate() {
+            *o = d(i, j, gi);
+        }
+    }
+    NdArrayTensor::from(shaped(&[gs.len(), s.n], out))
+}
+
+#[derive(Debug)]
+struct LogProbBackward;
+
+impl Backward<Inner, 1> for LogProbBackward {
+    type State = Arc<CategoricalState>;
+
+    /// `d log p(a_i) / d l_ij = [j = a_i] - p_ij`.
+    fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let s = ops.state;
+        unary::<Inner, _>(ops.parents, ops.node, grads, |grad| {
+            logits_grad(&s, grad, |i, j, g| {
+                let onehot = if s.actions[i] == j { 1.0 } else { 0.0 };
+                g * (onehot - s.probs[i * s.n + j])
+            })
+        });
+    }
+}
+
+#[derive(Debug)]
+struct EntropyBackward;
+
+impl Backward<Inner, 1> for EntropyBackward {
+    type State = Arc<CategoricalState>;
+
+    /// `d H_i / d l_ij = -p_ij (log p_ij + H_i)`.
+    fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let s = ops.state;
+        unary::<Inner, _>(ops.parents, ops.node, grads, |grad| {
+            logits_grad(&s, grad, |i, j, g| {
+                let k = i * s.n + j;
+                -g * s.probs[k] * (s.logp[k] + s.entropy[i])
+            })
+        });
+    }
 }
 
 /// Whether `B` is one of the two backends fused here. The backend type, not the
@@ -409,6 +565,47 @@ mod tests {
         let inner = spread::<Inner, 2>([5, 2], 1.0, &dev).transpose();
         let want: Vec<f32> = inner.clone().into_data().to_vec().expect("f32");
         assert_eq!(read_f32(inner).unwrap_or_else(|_| panic!("fusable")), want);
+    }
+
+    #[test]
+    fn the_fused_categorical_matches_log_softmax_gather_and_entropy() {
+        use crate::distributions::{categorical_entropy, categorical_log_prob};
+        let dev = Default::default();
+        let logits = spread::<Ad, 2>([9, 3], 6.0, &dev);
+        let actions = Tensor::<Ad, 1, Int>::from_ints([0, 1, 2, 2, 1, 0, 0, 2, 1], &dev);
+        let (wl, we) = (
+            spread::<Ad, 1>([9], 1.0, &dev),
+            spread::<Ad, 1>([9], 2.0, &dev),
+        );
+        let run = |fused: bool| {
+            let l = logits.clone().require_grad();
+            let (lp, h) = if fused {
+                categorical(l.clone(), actions.clone()).unwrap_or_else(|_| panic!("fusable"))
+            } else {
+                (
+                    categorical_log_prob(l.clone(), actions.clone()),
+                    categorical_entropy(l.clone()),
+                )
+            };
+            let loss = (lp.clone() * wl.clone()).sum() + (h.clone() * we.clone()).sum();
+            let g = l.grad(&loss.backward()).expect("logits require grad");
+            [lp.inner(), h.inner()]
+                .map(crate::read_f32)
+                .into_iter()
+                .chain([crate::read_f32(g)])
+                .collect::<Vec<_>>()
+        };
+        for (f, r) in run(true).iter().zip(&run(false)) {
+            close(f, r, 2e-6);
+        }
+        // The inference backend gives the same values.
+        let (lp, h) = categorical(logits.clone().inner(), actions.clone().inner())
+            .unwrap_or_else(|_| panic!("fusable"));
+        close(&crate::read_f32(lp), &run(false)[0], 2e-6);
+        close(&crate::read_f32(h), &run(false)[1], 2e-6);
+        // An action out of range is handed back for the composed form to report.
+        let bad = Tensor::<Ad, 1, Int>::from_ints([0, 1, 2, 3, 1, 0, 0, 2, 1], &dev);
+        assert!(categorical(logits, bad).is_err());
     }
 
     #[test]

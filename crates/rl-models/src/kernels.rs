@@ -291,6 +291,41 @@ pub fn dot(a: &[f32], b: &[f32]) -> f32 {
     acc.iter().sum::<f32>() + tail
 }
 
+/// A categorical distribution per row of `logits` (`rows * n` values): the
+/// probabilities `p` and log-probabilities `logp` (log-softmax, shifted by the row's
+/// maximum), the log-probability of each row's action in `log_prob`, and the entropy
+/// `-sum p log p` in `entropy`.
+pub fn categorical_rows(
+    logits: &[f32],
+    n: usize,
+    actions: &[usize],
+    p: &mut [f32],
+    logp: &mut [f32],
+    log_prob: &mut [f32],
+    entropy: &mut [f32],
+) {
+    let rows = logits
+        .chunks_exact(n)
+        .zip(p.chunks_exact_mut(n))
+        .zip(logp.chunks_exact_mut(n));
+    for ((((l, p), logp), &a), (lp, h)) in rows
+        .zip(actions)
+        .zip(log_prob.iter_mut().zip(entropy.iter_mut()))
+    {
+        let max = l.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+        let sum: f32 = l.iter().map(|&v| (v - max).exp()).sum();
+        let log_sum = sum.ln();
+        let mut ent = 0.0;
+        for ((&v, p), logp) in l.iter().zip(p.iter_mut()).zip(logp.iter_mut()) {
+            *logp = v - max - log_sum;
+            *p = logp.exp();
+            ent -= *p * *logp;
+        }
+        *lp = logp[a];
+        *h = ent;
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

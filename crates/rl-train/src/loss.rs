@@ -43,9 +43,9 @@ pub fn pg_loss<B: Backend>(
     targets: Tensor<B, 1>,
     coefs: LossCoefs,
 ) -> Loss<B> {
-    let log_probs = policy.log_prob(out.clone(), actions);
+    let (log_probs, entropy) = policy.log_prob_and_entropy(out, actions);
     let policy_loss = (log_probs * advantages).mean().neg();
-    let entropy = policy.entropy(out).mean();
+    let entropy = entropy.mean();
     let value_loss = match values {
         Some(v) => (v - targets).powi_scalar(2).mean(),
         None => Tensor::zeros([1], &policy_loss.device()),
