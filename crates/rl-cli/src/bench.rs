@@ -14,7 +14,7 @@ pub struct BenchArgs {
     #[arg(long, default_value_t = 500)]
     episodes: usize,
     /// Updates of the batched configuration.
-    #[arg(long, default_value_t = 100)]
+    #[arg(long, default_value_t = 1000)]
     updates: usize,
     /// Environments of the batched configuration.
     #[arg(long, default_value_t = 64)]
