@@ -1,23 +1,33 @@
-//! Fused dense layers and tanh for the ndarray backend, forward and backward.
+//! Fused operations for the ndarray backend, forward and backward.
 //!
 //! Composed from Burn operations, a hidden layer `tanh(x W + b)` is a matrix product, a
 //! broadcast bias add and `tanh(x) = 1 - 2 / (exp(2x) + 1)` (seven element-wise passes
 //! forward, about ten backward, each allocating; Burn 0.21's ndarray `exp` and `tanh` call
 //! libm per element). The bias gradient is a `sum_dim` that ndarray walks row by row
-//! through dynamic-rank views. In the batched update these were most of the time.
+//! through dynamic-rank views, and the loss's log-softmax, gather and entropy are two
+//! dozen such operations on `[batch, n_actions]` tensors. In the batched update these
+//! were most of the time.
 //!
-//! Here [`dense`] is one autodiff node: forward, the product and one vectorised host pass
-//! (`act(z + b)`, [`kernels::bias_act_rows`]); backward, one host pass for the
-//! activation's gradient and the bias gradient together ([`kernels::act_backward_rows`])
-//! and the two products. The products call ndarray's `general_mat_mul` on the operands'
-//! own strides: Burn's ndarray matmul first copies a transposed operand into standard
-//! layout element by element, which cost as much as the product. [`tanh`] does the same
-//! for a lone tanh.
+//! - [`dense`] is one autodiff node: forward, the product and one vectorised host pass
+//!   (`act(z + b)`, [`kernels::bias_act_rows`]); backward, one host pass for the
+//!   activation's gradient and the bias gradient together
+//!   ([`kernels::act_backward_rows`]) and the two products. The products
+//!   ([`kernels::product`]) run on the operands' own strides: Burn's ndarray matmul
+//!   first copies a transposed operand into standard layout element by element, which
+//!   cost as much as the product.
+//! - [`tanh`] does the same for a lone tanh.
+//! - [`categorical`] computes the log-probability of the actions and the entropy from
+//!   one log-softmax per row ([`kernels::categorical_rows`]), as two autodiff nodes whose
+//!   backward steps apply the analytic gradients `[j = a] - p_j` and
+//!   `-p_j (log p_j + H)`.
+//! - [`read_f32`] copies a buffer in one go where Burn's `into_data` copies a shared one
+//!   element by element.
 //!
-//! Models stay generic over `B: Backend`: both functions recognise the two concrete
-//! backends this build can fuse, `NdArray<f32>` and `Autodiff<NdArray<f32>>`, by their
-//! type (a safe `Any` downcast, no allocation), and hand anything else, or tensors that
-//! are not f32, back for the composed form.
+//! Each is tested against the composed form, forward and gradients. Models stay generic
+//! over `B: Backend`: these functions recognise the two concrete backends this build can
+//! fuse, `NdArray<f32>` and `Autodiff<NdArray<f32>>`, by their type (a safe `Any`
+//! downcast, no allocation), and hand anything else, or tensors that are not f32, back
+//! for the composed form.
 
 use std::any::{Any, TypeId};
 use std::sync::Arc;
