@@ -52,7 +52,7 @@ impl std::str::FromStr for Activation {
 ///
 /// Burn 0.21's `tanh` is a scalar libm call per element and dominates large batches. On
 /// ndarray (the default backend, with or without autodiff) this is one fused host pass
-/// forward and one backward ([`crate::fused`]); on any other backend it is composed from
+/// forward and one backward (the `fused` module); on any other backend it is composed from
 /// Burn operations, which is still about 3x faster than `tanh` on the CPU backends. The
 /// absolute error against `tanh` is below 1.8e-7 (at |x| = 15, tanh is 1 to within
 /// 2e-13), and the clamp keeps the gradient finite.
