@@ -162,8 +162,8 @@ pub(crate) fn categorical<B: Backend>(
                 entropy: entropy.clone(),
                 actions: acts,
             });
-            let lp = categorical_node(&ad, LogProbBackward, state.clone(), out(log_prob));
-            let h = categorical_node(&ad, EntropyBackward, state, out(entropy));
+            let lp = categorical_node(&ad, Statistic::LogProb, state.clone(), out(log_prob));
+            let h = categorical_node(&ad, Statistic::Entropy, state, out(entropy));
             (as_b::<B, _>(lp), as_b::<B, _>(h))
         }
         None => (as_b::<B, _>(out(log_prob)), as_b::<B, _>(out(entropy))),
@@ -191,16 +191,13 @@ struct CategoricalState {
     actions: Vec<usize>,
 }
 
-fn categorical_node<K>(
+fn categorical_node(
     logits: &FloatTensor<Ad>,
-    kind: K,
+    statistic: Statistic,
     state: Arc<CategoricalState>,
     out: NdArrayTensor,
-) -> FloatTensor<Ad>
-where
-    K: Backward<Inner, 1, State = Arc<CategoricalState>>,
-{
-    match kind
+) -> FloatTensor<Ad> {
+    match CategoricalBackward(statistic)
         .prepare::<NoCheckpointing>([logits.node.clone()])
         .compute_bound()
         .stateful()
@@ -229,37 +226,32 @@ fn logits_grad(
     NdArrayTensor::from(shaped(&[gs.len(), s.n], out))
 }
 
-#[derive(Debug)]
-struct LogProbBackward;
-
-impl Backward<Inner, 1> for LogProbBackward {
-    type State = Arc<CategoricalState>;
-
-    /// `d log p(a_i) / d l_ij = [j = a_i] - p_ij`.
-    fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, _: &mut Checkpointer) {
-        let s = ops.state;
-        unary::<Inner, _>(ops.parents, ops.node, grads, |grad| {
-            logits_grad(&s, grad, |i, j, g| {
-                let onehot = if s.actions[i] == j { 1.0 } else { 0.0 };
-                g * (onehot - s.probs[i * s.n + j])
-            })
-        });
-    }
+/// Which of [`categorical`]'s two outputs a node is.
+#[derive(Debug, Clone, Copy)]
+enum Statistic {
+    LogProb,
+    Entropy,
 }
 
 #[derive(Debug)]
-struct EntropyBackward;
+struct CategoricalBackward(Statistic);
 
-impl Backward<Inner, 1> for EntropyBackward {
+impl Backward<Inner, 1> for CategoricalBackward {
     type State = Arc<CategoricalState>;
 
-    /// `d H_i / d l_ij = -p_ij (log p_ij + H_i)`.
+    /// `d log p(a_i) / d l_ij = [j = a_i] - p_ij` and `d H_i / d l_ij = -p_ij (log p_ij + H_i)`.
     fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, _: &mut Checkpointer) {
-        let s = ops.state;
+        let (s, statistic) = (ops.state, self.0);
         unary::<Inner, _>(ops.parents, ops.node, grads, |grad| {
             logits_grad(&s, grad, |i, j, g| {
                 let k = i * s.n + j;
-                -g * s.probs[k] * (s.logp[k] + s.entropy[i])
+                match statistic {
+                    Statistic::LogProb => {
+                        let onehot = if s.actions[i] == j { 1.0 } else { 0.0 };
+                        g * (onehot - s.probs[k])
+                    }
+                    Statistic::Entropy => -g * s.probs[k] * (s.logp[k] + s.entropy[i]),
+                }
             })
         });
     }
