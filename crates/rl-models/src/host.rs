@@ -36,7 +36,7 @@ pub const GEMM_MIN_ROWS: usize = 8;
 struct HostLinear {
     /// `[in, out]`.
     w: Vec<f32>,
-    /// `[out, in]`, for the row path of narrow layers.
+    /// `[out, in]`, for narrow layers.
     w_t: Option<Vec<f32>>,
     b: Vec<f32>,
     d_in: usize,
@@ -100,13 +100,19 @@ impl HostLinear {
         )
     }
 
-    /// `rows` rows at once, as one matrix product ([`kernels::product`]).
+    /// `rows` rows at once, as one matrix product ([`kernels::product_into`]).
     fn forward_rows(&self, x: &[f32], rows: usize, y: &mut Vec<f32>) {
         let x = ArrayView2::from_shape((rows, self.d_in), x).expect("rows * d_in inputs");
-        let w = ArrayView2::from_shape((self.d_in, self.d_out), &self.w).expect("an [in, out] W");
-        let z = kernels::product(x, w);
-        y.clear();
-        y.extend_from_slice(z.as_slice().expect("a fresh array"));
+        let w = match &self.w_t {
+            Some(w_t) => ArrayView2::from_shape((self.d_out, self.d_in), w_t)
+                .expect("an [out, in] W^T")
+                .reversed_axes(),
+            None => {
+                ArrayView2::from_shape((self.d_in, self.d_out), &self.w).expect("an [in, out] W")
+            }
+        };
+        y.resize(rows * self.d_out, 0.0);
+        kernels::product_into(x, w, y);
         kernels::bias_act_rows(y, &self.b, kernels::Act::Identity);
     }
 }

@@ -12,7 +12,7 @@
 //! width.
 
 use ndarray::linalg::general_mat_mul;
-use ndarray::{Array2, ArrayView2};
+use ndarray::{Array2, ArrayView2, ArrayViewMut2};
 
 /// Runs `f` inside a function compiled for the widest SIMD instructions this CPU has,
 /// chosen at run time (pulp's `Arch::dispatch`); `f`'s loops vectorise to that width
@@ -166,31 +166,39 @@ pub const SMALL: usize = 8;
 /// strides). Otherwise a row loop ([`product_rows`], [`product_dots`], [`product_tn`])
 /// that sums over the inner dimension in order.
 pub fn product(a: ArrayView2<'_, f32>, b: ArrayView2<'_, f32>) -> Array2<f32> {
+    let mut c = Array2::zeros((a.nrows(), b.ncols()));
+    product_into(a, b, c.as_slice_mut().expect("a fresh array"));
+    c
+}
+
+/// [`product`] into `out`, row-major `[a.nrows(), b.ncols()]`, whatever it held: the
+/// hot path's form, with no allocation of its own when `a` and `b` are row-major.
+pub fn product_into(a: ArrayView2<'_, f32>, b: ArrayView2<'_, f32>, out: &mut [f32]) {
     let (m, k, n) = (a.nrows(), a.ncols(), b.ncols());
     assert_eq!(k, b.nrows(), "inner dimensions of a product");
-    let mut c = Array2::zeros((m, n));
     if m > SMALL && k > SMALL && n > SMALL {
+        let mut c = ArrayViewMut2::from_shape((m, n), out).expect("an [m, n] output");
         general_mat_mul(1.0, &a, &b, 0.0, &mut c);
-        return c;
+        return;
     }
-    let out = c.as_slice_mut().expect("a fresh array");
-    let b = b.as_standard_layout();
-    let bs = b.as_slice().expect("standard layout");
+    out.fill(0.0);
     if let Some(xs) = a.t().as_slice() {
         // `a` is the transpose of a row-major `x` (a weight gradient `x^T dz`).
-        product_tn(xs, bs, k, m, n, out);
-    } else {
-        let a = a.as_standard_layout();
-        let as_ = a.as_slice().expect("standard layout");
-        if n < SMALL {
-            let b_t = b.t();
-            let bt = b_t.as_standard_layout();
-            product_dots(as_, bt.as_slice().expect("standard layout"), m, k, n, out);
-        } else {
-            product_rows(as_, bs, m, k, n, out);
-        }
+        let b = b.as_standard_layout();
+        product_tn(xs, b.as_slice().expect("standard layout"), k, m, n, out);
+        return;
     }
-    c
+    let a = a.as_standard_layout();
+    let as_ = a.as_slice().expect("standard layout");
+    if n < SMALL {
+        // No copy when `b` is the transpose of a row-major `[n, k]` matrix.
+        let b_t = b.t();
+        let bt = b_t.as_standard_layout();
+        product_dots(as_, bt.as_slice().expect("standard layout"), m, k, n, out);
+    } else {
+        let b = b.as_standard_layout();
+        product_rows(as_, b.as_slice().expect("standard layout"), m, k, n, out);
+    }
 }
 
 /// `out = a b` for row-major `a` `[m, k]` and `b` `[k, n]`: each output row accumulates
