@@ -3,6 +3,8 @@
 use burn::prelude::*;
 use burn::tensor::TensorPrimitive;
 use burn::tensor::ops::FloatTensor;
+
+use crate::kernels::TANH_CLAMP;
 use serde::{Deserialize, Serialize};
 
 /// The activation after every hidden layer.
@@ -22,6 +24,14 @@ impl Activation {
         match self {
             Activation::Tanh => "tanh",
             Activation::Relu => "relu",
+        }
+    }
+
+    /// The host kernels' name for it.
+    pub fn kernel(self) -> crate::kernels::Act {
+        match self {
+            Activation::Tanh => crate::kernels::Act::Tanh,
+            Activation::Relu => crate::kernels::Act::Relu,
         }
     }
 
@@ -68,7 +78,7 @@ pub fn fast_tanh<B: Backend, const D: usize>(x: Tensor<B, D>) -> Tensor<B, D> {
 
 /// [`fast_tanh`] composed from Burn operations on a tensor primitive of any rank.
 pub(crate) fn composed_tanh<B: Backend>(x: FloatTensor<B>) -> FloatTensor<B> {
-    let x = B::float_clamp(x, (-15.0).into(), 15.0.into());
+    let x = B::float_clamp(x, (-TANH_CLAMP).into(), TANH_CLAMP.into());
     let e = B::float_add_scalar(B::float_exp(B::float_mul_scalar(x, 2.0.into())), 1.0.into());
     B::float_add_scalar(
         B::float_mul_scalar(B::float_recip(e), (-2.0).into()),

@@ -101,7 +101,8 @@ impl HostLinear {
     }
 
     /// `rows` rows at once, as one matrix product ([`kernels::product_into`]).
-    fn forward_rows(&self, x: &[f32], rows: usize, y: &mut Vec<f32>) {
+    /// `act` follows in the same pass as the bias.
+    fn forward_rows(&self, x: &[f32], rows: usize, act: kernels::Act, y: &mut Vec<f32>) {
         let x = ArrayView2::from_shape((rows, self.d_in), x).expect("rows * d_in inputs");
         let w = match &self.w_t {
             Some(w_t) => ArrayView2::from_shape((self.d_out, self.d_in), w_t)
@@ -113,7 +114,7 @@ impl HostLinear {
         };
         y.resize(rows * self.d_out, 0.0);
         kernels::product_into(x, w, y);
-        kernels::bias_act_rows(y, &self.b, kernels::Act::Identity);
+        kernels::bias_act_rows(y, &self.b, act);
     }
 }
 
@@ -165,11 +166,11 @@ impl HostPolicy {
             a.clear();
             a.extend_from_slice(obs);
             for layer in &self.trunk {
-                layer.forward_rows(&a, rows, &mut b);
-                activate(self.activation, &mut b);
+                layer.forward_rows(&a, rows, self.activation.kernel(), &mut b);
                 std::mem::swap(&mut a, &mut b);
             }
-            self.head.forward_rows(&a, rows, out);
+            self.head
+                .forward_rows(&a, rows, kernels::Act::Identity, out);
         } else {
             for x in obs.chunks_exact(obs_dim) {
                 a.clear();

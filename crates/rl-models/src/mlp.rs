@@ -94,12 +94,7 @@ pub fn dense<B: Backend>(
 ) -> Tensor<B, 2> {
     #[cfg(feature = "ndarray")]
     let x = {
-        use crate::kernels::Act;
-        let act = match activation {
-            None => Act::Identity,
-            Some(Activation::Tanh) => Act::Tanh,
-            Some(Activation::Relu) => Act::Relu,
-        };
+        let act = activation.map_or(crate::kernels::Act::Identity, Activation::kernel);
         match crate::fused::dense(layer, x, act) {
             Ok(y) => return y,
             Err(x) => x,
