@@ -13,8 +13,14 @@ use std::process::Command;
 
 /// (fixture name, `rl train` flags).
 const RUNS: [(&str, &str); 9] = [
-    ("reinforce-seed0", "--algo reinforce --seed 0 --episodes 150"),
-    ("reinforce-seed1", "--algo reinforce --seed 1 --episodes 150"),
+    (
+        "reinforce-seed0",
+        "--algo reinforce --seed 0 --episodes 150",
+    ),
+    (
+        "reinforce-seed1",
+        "--algo reinforce --seed 1 --episodes 150",
+    ),
     ("baseline-seed0", "--algo baseline --seed 0 --episodes 150"),
     ("baseline-seed1", "--algo baseline --seed 1 --episodes 150"),
     (
@@ -30,7 +36,10 @@ const RUNS: [(&str, &str); 9] = [
         "--env pendulum-v1 --algo reinforce --seed 5 --episodes 8 --steps-per-update 400",
     ),
     ("baseline-bandit", "--env bandit-v0 --seed 7 --episodes 300"),
-    ("baseline-acrobot-backend-acting", "--config {dir}/acting.toml"),
+    (
+        "baseline-acrobot-backend-acting",
+        "--config {dir}/acting.toml",
+    ),
 ];
 
 #[test]
@@ -67,8 +76,12 @@ fn the_lesson_learners_write_the_same_metrics_as_before_the_reshaping() {
                 .lines()
                 .zip(want.lines())
                 .position(|(g, w)| g != w)
-                .map_or("(lengths differ)".to_string(), |i| format!("line {}", i + 1));
-            failures.push(format!("{name} (rl train {flags}): first difference at {line}"));
+                .map_or("(lengths differ)".to_string(), |i| {
+                    format!("line {}", i + 1)
+                });
+            failures.push(format!(
+                "{name} (rl train {flags}): first difference at {line}"
+            ));
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));

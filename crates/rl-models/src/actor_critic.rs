@@ -149,6 +149,18 @@ impl<B: Backend> PolicyHead<B> {
     }
 }
 
+/// What [`ActorCritic::evaluate`] gives for a batch of (observation, action) rows.
+#[derive(Debug, Clone)]
+pub struct Evaluation<B: Backend> {
+    /// `log pi(a_t|s_t)`, `[batch]`.
+    pub log_prob: Tensor<B, 1>,
+    /// The policy's entropy: `[batch]` for a categorical head, `[1]` for a Gaussian head
+    /// (its standard deviation does not depend on the state); its mean is the batch's.
+    pub entropy: Tensor<B, 1>,
+    /// `V(s_t)`, `[batch]`, if the network has a value head.
+    pub value: Option<Tensor<B, 1>>,
+}
+
 /// The lesson's actor-critic network.
 #[derive(Module, Debug)]
 pub struct ActorCritic<B: Backend> {
@@ -294,6 +306,24 @@ impl<B: Backend> ActorCritic<B> {
             None => head.forward(h.clone()),
         });
         (self.policy.forward(h), value)
+    }
+
+    /// Everything a policy-gradient loss needs on a batch of observations `[batch,
+    /// obs_dim]` and the actions taken there, from one forward (the shared trunk runs
+    /// once): `log pi(a|s)`, the policy's entropy and `V(s)`. The same function serves
+    /// the old statistics of a rollout (on the inference network), every loss and the
+    /// golden tests.
+    ///
+    /// # Panics
+    /// If the actions' kind is not the policy head's (a programming error).
+    pub fn evaluate(&self, obs: Tensor<B, 2>, actions: ActionBatch<B>) -> Evaluation<B> {
+        let (out, value) = self.forward(obs);
+        let (log_prob, entropy) = self.policy.log_prob_and_entropy(out, actions);
+        Evaluation {
+            log_prob,
+            entropy,
+            value,
+        }
     }
 
     /// `V(s)` `[batch]`, if there is a value head.

@@ -38,7 +38,7 @@ pub mod torch;
 
 pub use activation::{Activation, fast_tanh};
 pub use actor_critic::{
-    ActionBatch, ActionHead, ActorCritic, ActorCriticConfig, PolicyHead, ValueNetwork,
+    ActionBatch, ActionHead, ActorCritic, ActorCriticConfig, Evaluation, PolicyHead, ValueNetwork,
 };
 pub use heads::{
     CategoricalHead, CategoricalHeadConfig, GaussianHead, GaussianHeadConfig, ValueHead,

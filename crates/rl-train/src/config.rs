@@ -3,6 +3,8 @@
 use rl_core::{Advantage, EnvId};
 
 use crate::actor::Acting;
+use crate::loss::Objective;
+use crate::optim::{OptimizerKind, OptimizerSettings};
 use rl_models::{Activation, ValueNetwork};
 use serde::{Deserialize, Serialize};
 
@@ -51,6 +53,33 @@ impl std::str::FromStr for Algo {
                     valid.join(", ")
                 )
             })
+    }
+}
+
+/// What a learner does with a rollout: the one place where the learners differ.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Recipe {
+    /// The advantage estimator.
+    pub estimator: Advantage,
+    /// Passed to the estimator: the Monte-Carlo estimators normalise the returns over the
+    /// batch (the lesson's), TD and GAE the advantages.
+    pub normalize_returns: bool,
+    /// The loss.
+    pub objective: Objective,
+    /// Passes over the rollout.
+    pub epochs: usize,
+    /// Minibatches per pass (they divide the rollout).
+    pub minibatches: usize,
+}
+
+impl Recipe {
+    /// Whether the learner takes one step on the whole rollout and needs nothing of the
+    /// policy as it was before that step.
+    pub fn is_single_step(&self) -> bool {
+        self.epochs == 1
+            && self.minibatches == 1
+            && !self.objective.needs_old_log_probs()
+            && !self.objective.needs_old_values()
     }
 }
 
@@ -202,6 +231,26 @@ impl TrainConfig {
                 .map_err(|e| ConfigError(format!("bandit_probs: {e}")))?;
         }
         Ok(id)
+    }
+
+    /// What the learner does with a rollout.
+    pub fn recipe(&self) -> Recipe {
+        Recipe {
+            estimator: self.algo.advantage(),
+            normalize_returns: self.normalize_returns,
+            objective: Objective::VANILLA,
+            epochs: 1,
+            minibatches: 1,
+        }
+    }
+
+    /// The optimiser and its hyperparameters.
+    pub fn optimizer(&self) -> OptimizerSettings {
+        OptimizerSettings {
+            kind: OptimizerKind::Adam,
+            eps: 1e-8,
+            alpha: 0.99,
+        }
     }
 
     /// The value network the model gets: none for vanilla REINFORCE.

@@ -6,7 +6,7 @@ use burn::prelude::*;
 use burn::tensor::backend::AutodiffBackend;
 use rl_models::{ActionBatch, ActionHead, ActorCritic};
 
-use crate::clip::global_norm;
+use crate::grad_clip::global_norm;
 
 /// `|grad_theta log pi(a_t | s_t)|` for every step: one backward pass per step, through
 /// the trunk and the policy head (the value head gets no gradient from `log pi`).
@@ -41,7 +41,7 @@ pub fn grad_log_prob_norms<B: AutodiffBackend>(
             };
             let logp = model.policy.log_prob(model.policy_forward(o), batch).sum();
             let grads = GradientsParams::from_grads(logp.backward(), model);
-            global_norm::<B, _>(model, &grads)
+            global_norm::<B, _>(model, &grads, device)
         })
         .collect()
 }

@@ -1,26 +1,29 @@
-//! The one learner pipeline: rollout -> returns/advantages -> loss -> backward -> Adam
-//! step -> metrics. REINFORCE and REINFORCE with baseline differ only in the advantage
-//! estimator and whether the network has a value head.
+//! The one learner pipeline: rollout -> old statistics -> advantages -> epochs of
+//! minibatch losses and optimiser steps -> metrics.
+//!
+//! Every learner is a [`Recipe`]: an advantage estimator, an objective, a number of epochs
+//! and of minibatches. REINFORCE and REINFORCE with baseline take one full-batch step of
+//! the vanilla objective on Monte-Carlo returns; nothing else distinguishes them here.
 
 use std::ops::ControlFlow;
 use std::time::Instant;
 
-use burn::module::{AutodiffModule, ModuleVisitor, Param};
-use burn::optim::adaptor::OptimizerAdaptor;
-use burn::optim::record::{AdaptorRecord, AdaptorRecordV1};
-use burn::optim::{Adam, AdamConfig, AdamState, GradientsParams, Optimizer};
+use burn::module::AutodiffModule;
+use burn::optim::GradientsParams;
 use burn::prelude::*;
 use burn::record::{FullPrecisionSettings, NamedMpkBytesRecorder, Recorder};
 use burn::tensor::backend::AutodiffBackend;
 use rl_core::rng::{self, Rng};
-use rl_core::{Actions, Advantage, AnyEnv, Bandit, Batch, Env, EnvId, VecEnv, VecEnvState};
-use rl_models::{ActionBatch, ActionHead, ActorCritic, ActorCriticConfig, read_f32};
+use rl_core::{AnyEnv, Bandit, Batch, Env, EnvId, VecEnv, VecEnvState};
+use rl_models::{ActionBatch, ActionHead, ActorCritic, ActorCriticConfig, Evaluation, read_f32};
 use serde::{Deserialize, Serialize};
 
 use crate::actor::{Actor, head_for};
-use crate::clip::clip_global_norm;
-use crate::config::{ConfigError, TrainConfig};
-use crate::loss::{LossCoefs, pg_loss};
+use crate::config::{ConfigError, Recipe, TrainConfig};
+use crate::grad_clip::clip_global_norm;
+use crate::loss::{LossCoefs, Targets, loss};
+use crate::optim::Optim;
+use crate::rollout::{Counters, Minibatch, Plan, Rollout};
 
 /// Seed streams split from the run's one seed.
 const STREAM_ENVS: u64 = 0;
@@ -40,7 +43,8 @@ pub enum TrainError {
     /// A saved learner state could not be taken or does not fit its configuration.
     #[error("learner state: {0}")]
     State(String),
-    /// The loss or a gradient became NaN or infinite.
+    /// The loss or a gradient became NaN or infinite. The learner must not be used
+    /// afterwards: continue from the last state taken before it.
     #[error(
         "update {update}: the loss is not finite (policy {policy_loss}, value {value_loss}, entropy {entropy}); training stopped"
     )]
@@ -69,7 +73,8 @@ pub struct EpisodeRecord {
     pub episodic_length: usize,
 }
 
-/// What one update reports.
+/// What one update reports. The loss terms and diagnostics are means over the update's
+/// gradient steps (one for REINFORCE, the baseline and A2C).
 #[derive(Debug, Clone, PartialEq)]
 pub struct UpdateReport {
     /// 1-based.
@@ -78,89 +83,59 @@ pub struct UpdateReport {
     pub episodes: Vec<EpisodeRecord>,
     /// Environment steps of the run so far.
     pub env_steps: u64,
-    /// `-mean(log_prob * advantage)`.
+    /// The learning rate of this update's steps.
+    pub learning_rate: f64,
+    /// The policy term of the loss.
     pub policy_loss: f32,
-    /// `mean((V - target)^2)` (0 without a value head).
+    /// The value term (0 without a value head).
     pub value_loss: f32,
     /// Mean policy entropy over the batch.
     pub entropy: f32,
     /// Global gradient norm before clipping (computed only when clipping is on).
     pub grad_norm: Option<f32>,
+    /// `mean((r - 1) - log r)` of the probability ratio (with the clipped surrogate).
+    pub approx_kl: Option<f32>,
+    /// `mean(-log r)` (with the clipped surrogate).
+    pub old_approx_kl: Option<f32>,
+    /// The fraction of rows whose ratio was clipped (with the clipped surrogate).
+    pub clipfrac: Option<f32>,
+    /// `1 - Var(R - V_old) / Var(R)` over the rollout (with a value head; NaN when the
+    /// returns do not vary).
+    pub explained_variance: Option<f64>,
+    /// Epochs run over the rollout (fewer than configured when `target_kl` stopped them).
+    pub epochs: usize,
     /// Environment steps per second since the start of the run, updates included.
     pub sps: f64,
     /// Seconds since the start of the run.
     pub wall_time: f64,
 }
 
-/// One environment's steps in the current rollout.
-#[derive(Debug, Default, Clone)]
-struct Segment {
-    obs: Vec<f32>,
-    discrete: Vec<i64>,
-    continuous: Vec<f32>,
-    rewards: Vec<f32>,
-    terminated: Vec<bool>,
-    truncated: Vec<bool>,
-    /// The final observation of each truncated step, in order (for bootstrapping).
-    truncation_obs: Vec<f32>,
-    /// Episodes finished in this rollout.
-    episodes: usize,
-}
-
-impl Segment {
-    fn append(&mut self, s: &Segment) {
-        self.obs.extend_from_slice(&s.obs);
-        self.discrete.extend_from_slice(&s.discrete);
-        self.continuous.extend_from_slice(&s.continuous);
-        self.rewards.extend_from_slice(&s.rewards);
-        self.terminated.extend_from_slice(&s.terminated);
-        self.truncated.extend_from_slice(&s.truncated);
-        self.truncation_obs.extend_from_slice(&s.truncation_obs);
-        self.episodes += s.episodes;
-    }
-
-    fn clear(&mut self) {
-        self.obs.clear();
-        self.discrete.clear();
-        self.continuous.clear();
-        self.rewards.clear();
-        self.terminated.clear();
-        self.truncated.clear();
-        self.truncation_obs.clear();
-        self.episodes = 0;
-    }
-}
-
 /// A policy-gradient learner on the autodiff backend `B`.
 pub struct Learner<B: AutodiffBackend> {
     cfg: TrainConfig,
     env_id: EnvId,
-    advantage: Advantage,
+    recipe: Recipe,
     head: ActionHead,
     obs_dim: usize,
     device: B::Device,
     model: ActorCritic<B>,
-    optim: OptimizerAdaptor<Adam, ActorCritic<B>, B>,
+    optim: Optim<B>,
     envs: VecEnv<AnyEnv>,
+    /// Action sampling.
     rng: Rng,
-    segments: Vec<Segment>,
-    /// Environments stepped past their episode quota, to be reset before the next
-    /// rollout (episodes mode only).
-    dirty: Vec<bool>,
-    /// The segments concatenated: the batch of one update, reused across updates.
-    flat: Segment,
-    episodes: u64,
-    env_steps: u64,
+    rollout: Rollout,
+    minibatch: Minibatch,
+    counters: Counters,
     updates: u64,
     started: Instant,
     /// Training seconds before `started` (of the run this one resumes).
     elapsed_before: f64,
 }
 
-/// Everything a [`Learner`] holds between updates: the configuration, the network, Adam's
-/// moments and step counts, the environments (their states and generators), the action
-/// sampler's generator and the counters. [`Learner::from_state`] continues exactly where
-/// [`Learner::state`] was taken: bit for bit on the same backend.
+/// Everything a [`Learner`] holds between updates: the configuration, the network, the
+/// optimiser's state, the environments (their states and generators), the generators
+/// and the counters. [`Learner::from_state`] continues exactly where [`Learner::state`]
+/// was taken: bit for bit on the same backend.
 #[derive(Clone, Serialize, Deserialize)]
 pub struct LearnerState {
     /// The configuration.
@@ -179,7 +154,7 @@ pub struct LearnerState {
     /// The network's Burn record (named MessagePack, full precision).
     #[serde(with = "serde_bytes")]
     model: Vec<u8>,
-    /// Adam's record, likewise.
+    /// The optimiser's record, likewise.
     #[serde(with = "serde_bytes")]
     optimizer: Vec<u8>,
 }
@@ -195,10 +170,6 @@ impl std::fmt::Debug for LearnerState {
     }
 }
 
-fn recorder() -> NamedMpkBytesRecorder<FullPrecisionSettings> {
-    NamedMpkBytesRecorder::new()
-}
-
 impl<B: AutodiffBackend> std::fmt::Debug for Learner<B> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Learner")
@@ -208,59 +179,15 @@ impl<B: AutodiffBackend> std::fmt::Debug for Learner<B> {
     }
 }
 
+fn recorder() -> NamedMpkBytesRecorder<FullPrecisionSettings> {
+    NamedMpkBytesRecorder::new()
+}
+
 /// The configuration's environment (with its bandit arms, if any); `cfg` is validated.
 fn make_env(cfg: &TrainConfig, env_id: EnvId) -> AnyEnv {
     match (&cfg.bandit_probs, env_id) {
         (Some(p), EnvId::Bandit) => AnyEnv::Bandit(Bandit::new(p.clone()).expect("validated")),
         _ => env_id.make(),
-    }
-}
-
-/// PyTorch's Adam epsilon (Burn's default is 1e-5).
-fn adam<B: AutodiffBackend>() -> OptimizerAdaptor<Adam, ActorCritic<B>, B> {
-    AdamConfig::new().with_epsilon(1e-8).init()
-}
-
-/// Adam's states by parameter id (Burn's own map type).
-type AdamRecord<B> =
-    <OptimizerAdaptor<Adam, ActorCritic<B>, B> as Optimizer<ActorCritic<B>, B>>::Record;
-
-/// Checks that every saved Adam state belongs to a parameter of the network and has its
-/// rank and shape (Burn would panic at the next step otherwise).
-struct CheckMoments<'a, B: AutodiffBackend> {
-    records: &'a AdamRecord<B>,
-    matched: usize,
-    problem: Option<String>,
-}
-
-impl<B: AutodiffBackend> ModuleVisitor<B> for CheckMoments<'_, B> {
-    fn visit_float<const D: usize>(&mut self, p: &Param<Tensor<B, D>>) {
-        // A parameter without a state has not been stepped yet: Adam creates it then.
-        let Some(AdaptorRecord::V1(r)) = self.records.get(&p.id) else {
-            return;
-        };
-        self.matched += 1;
-        let rank = match r {
-            AdaptorRecordV1::Rank0(_) => 0,
-            AdaptorRecordV1::Rank1(_) => 1,
-            AdaptorRecordV1::Rank2(_) => 2,
-            AdaptorRecordV1::Rank3(_) => 3,
-            AdaptorRecordV1::Rank4(_) => 4,
-            AdaptorRecordV1::Rank5(_) => 5,
-            AdaptorRecordV1::Rank6(_) => 6,
-            AdaptorRecordV1::Rank7(_) => 7,
-            AdaptorRecordV1::Rank8(_) => 8,
-        };
-        let dims = p.val().dims();
-        let fits = rank == D && {
-            let s: AdamState<B::InnerBackend, D> = r.clone().into_state();
-            s.momentum.moment_1.dims() == dims && s.momentum.moment_2.dims() == dims
-        };
-        if !fits && self.problem.is_none() {
-            self.problem = Some(format!(
-                "the saved optimiser's moments for a parameter of shape {dims:?} do not fit it"
-            ));
-        }
     }
 }
 
@@ -276,6 +203,18 @@ pub fn model_config(cfg: &TrainConfig, env_id: EnvId) -> ActorCriticConfig {
     .with_value(cfg.model_value_network())
 }
 
+/// The parts of a learner that a fresh start and a saved state provide differently.
+struct Parts<B: AutodiffBackend> {
+    model: ActorCritic<B>,
+    optim: Optim<B>,
+    envs: VecEnv<AnyEnv>,
+    rng: Rng,
+    dirty: Vec<bool>,
+    counters: Counters,
+    updates: u64,
+    elapsed: f64,
+}
+
 impl<B: AutodiffBackend> Learner<B> {
     /// Validates `cfg` and sets up the environments, the network and the optimiser, all
     /// seeded from `cfg.seed`.
@@ -283,53 +222,21 @@ impl<B: AutodiffBackend> Learner<B> {
         let env_id = cfg.validate()?;
         let mut envs = VecEnv::from_fn(cfg.n_envs, |_| make_env(&cfg, env_id))?;
         envs.reset(rng::stream(cfg.seed, STREAM_ENVS));
-        let model_cfg = model_config(&cfg, env_id);
-        let model = model_cfg.init_seeded::<B>(
+        let model = model_config(&cfg, env_id).init_seeded::<B>(
             &mut rng::seeded(rng::stream(cfg.seed, STREAM_INIT)),
             &device,
         );
-        let optim = adam();
-        Ok(Self {
-            advantage: cfg.algo.advantage(),
-            head: model_cfg.action,
-            obs_dim: model_cfg.obs_dim,
-            env_id,
-            device,
+        let parts = Parts {
             model,
-            optim,
-            segments: vec![Segment::default(); cfg.n_envs],
-            dirty: vec![false; cfg.n_envs],
-            rng: rng::seeded(rng::stream(cfg.seed, STREAM_ACTIONS)),
+            optim: Optim::new(cfg.optimizer()),
             envs,
-            flat: Segment::default(),
-            episodes: 0,
-            env_steps: 0,
+            rng: rng::seeded(rng::stream(cfg.seed, STREAM_ACTIONS)),
+            dirty: vec![false; cfg.n_envs],
+            counters: Counters::default(),
             updates: 0,
-            started: Instant::now(),
-            elapsed_before: 0.0,
-            cfg,
-        })
-    }
-
-    /// The learner's whole state, to continue later with [`from_state`](Self::from_state).
-    pub fn state(&self) -> Result<LearnerState, TrainError> {
-        let rec = recorder();
-        let model = Recorder::<B>::record(&rec, self.model.clone().into_record(), ())
-            .map_err(|e| TrainError::State(format!("cannot record the network: {e}")))?;
-        let optimizer = Recorder::<B>::record(&rec, self.optim.to_record(), ())
-            .map_err(|e| TrainError::State(format!("cannot record the optimiser: {e}")))?;
-        Ok(LearnerState {
-            config: self.cfg.clone(),
-            episodes: self.episodes,
-            env_steps: self.env_steps,
-            updates: self.updates,
-            elapsed: self.elapsed(),
-            rng: self.rng.clone(),
-            envs: self.envs.state(),
-            dirty: self.dirty.clone(),
-            model,
-            optimizer,
-        })
+            elapsed: 0.0,
+        };
+        Ok(Self::assemble(cfg, env_id, parts, device))
     }
 
     /// A learner that continues exactly where `state` was taken. Everything is checked
@@ -350,50 +257,68 @@ impl<B: AutodiffBackend> Learner<B> {
                 want.id
             )));
         }
-        let model_cfg = model_config(&cfg, env_id);
-        let fresh = model_cfg.init::<B>(&device);
-        let rec = recorder();
-        let record = Recorder::<B>::load(&rec, state.model, &device)
+        let fresh = model_config(&cfg, env_id).init::<B>(&device);
+        let record = Recorder::<B>::load(&recorder(), state.model, &device)
             .map_err(|e| bad(format!("the saved network does not load: {e}")))?;
         let model = fresh.load_record_checked(record).map_err(bad)?;
-        let optim_record: AdamRecord<B> = Recorder::<B>::load(&rec, state.optimizer, &device)
-            .map_err(|e| bad(format!("the saved optimiser does not load: {e}")))?;
-        let mut check = CheckMoments {
-            records: &optim_record,
-            matched: 0,
-            problem: None,
+        let optim =
+            Optim::from_bytes(cfg.optimizer(), state.optimizer, &model, &device).map_err(bad)?;
+        let parts = Parts {
+            model,
+            optim,
+            envs,
+            rng: state.rng,
+            dirty: state.dirty,
+            counters: Counters {
+                episodes: state.episodes,
+                env_steps: state.env_steps,
+            },
+            updates: state.updates,
+            elapsed: state.elapsed,
         };
-        model.visit(&mut check);
-        if let Some(p) = check.problem {
-            return Err(bad(p));
-        }
-        if check.matched != optim_record.len() {
-            return Err(bad(format!(
-                "the saved optimiser holds {} states, {} of which belong to the network",
-                optim_record.len(),
-                check.matched
-            )));
-        }
-        let optim = adam().load_record(optim_record);
-        Ok(Self {
-            advantage: cfg.algo.advantage(),
+        Ok(Self::assemble(cfg, env_id, parts, device))
+    }
+
+    /// The one constructor behind [`new`](Self::new) and [`from_state`](Self::from_state);
+    /// `cfg` is validated.
+    fn assemble(cfg: TrainConfig, env_id: EnvId, p: Parts<B>, device: B::Device) -> Self {
+        let model_cfg = model_config(&cfg, env_id);
+        Self {
+            recipe: cfg.recipe(),
             head: model_cfg.action,
             obs_dim: model_cfg.obs_dim,
             env_id,
             device,
-            model,
-            optim,
-            segments: vec![Segment::default(); cfg.n_envs],
-            dirty: state.dirty,
-            rng: state.rng,
-            envs,
-            flat: Segment::default(),
-            episodes: state.episodes,
-            env_steps: state.env_steps,
-            updates: state.updates,
+            model: p.model,
+            optim: p.optim,
+            envs: p.envs,
+            rng: p.rng,
+            rollout: Rollout::with_dirty(p.dirty, model_cfg.obs_dim),
+            minibatch: Minibatch::default(),
+            counters: p.counters,
+            updates: p.updates,
             started: Instant::now(),
-            elapsed_before: state.elapsed,
+            elapsed_before: p.elapsed,
             cfg,
+        }
+    }
+
+    /// The learner's whole state, to continue later with [`from_state`](Self::from_state).
+    pub fn state(&self) -> Result<LearnerState, TrainError> {
+        let model = Recorder::<B>::record(&recorder(), self.model.clone().into_record(), ())
+            .map_err(|e| TrainError::State(format!("cannot record the network: {e}")))?;
+        let optimizer = self.optim.to_bytes().map_err(TrainError::State)?;
+        Ok(LearnerState {
+            config: self.cfg.clone(),
+            episodes: self.counters.episodes,
+            env_steps: self.counters.env_steps,
+            updates: self.updates,
+            elapsed: self.elapsed(),
+            rng: self.rng.clone(),
+            envs: self.envs.state(),
+            dirty: self.rollout.dirty().to_vec(),
+            model,
+            optimizer,
         })
     }
 
@@ -424,15 +349,15 @@ impl<B: AutodiffBackend> Learner<B> {
 
     /// Episodes finished so far.
     pub fn episodes(&self) -> u64 {
-        self.episodes
+        self.counters.episodes
     }
 
     /// Whether the episode budget is spent.
     pub fn is_done(&self) -> bool {
-        self.episodes >= self.cfg.episodes as u64
+        self.counters.episodes >= self.cfg.episodes as u64
     }
 
-    /// Trains until the episode budget is spent or `on_update` breaks.
+    /// Trains until the budget is spent or `on_update` breaks.
     pub fn run(
         &mut self,
         mut on_update: impl FnMut(&UpdateReport) -> ControlFlow<()>,
@@ -446,220 +371,167 @@ impl<B: AutodiffBackend> Learner<B> {
         Ok(())
     }
 
-    /// One rollout and one optimiser step.
+    /// One rollout, then the recipe's epochs of minibatch steps.
     pub fn update(&mut self) -> Result<UpdateReport, TrainError> {
+        let recipe = self.recipe;
         // Rollout.
-        let episodes = self.rollout()?;
-        self.flatten();
+        let mut actor = Actor::new(self.model.valid(), self.obs_dim, self.cfg.acting);
+        let plan = self.plan();
+        let episodes = self.rollout.collect(
+            &mut self.envs,
+            &mut actor,
+            &mut self.rng,
+            &self.device,
+            plan,
+            &mut self.counters,
+        )?;
+        drop(actor);
+        self.updates += 1;
+        let n = self.rollout.len();
+        let all: Vec<usize> = (0..n).collect();
+
+        // Old statistics. A single full-batch step takes V(s_t) from its own forward (the
+        // bits an inference forward gives, one forward fewer); several steps need the
+        // rollout's log-probabilities and values as they were before the first one.
+        let mut single = None;
+        if recipe.is_single_step() {
+            self.rollout.gather(&all, &mut self.minibatch);
+            let (obs, actions) = self.inputs();
+            let eval = self.model.evaluate(obs, actions);
+            if recipe.estimator.needs_values()
+                && let Some(v) = &eval.value
+            {
+                self.rollout.old_values = read_f32(v.clone().inner());
+            }
+            single = Some(eval);
+        } else {
+            self.old_statistics(&all);
+        }
 
         // Advantages.
-        let n = self.flat.rewards.len();
-        let obs = Tensor::<B, 2>::from_data(
-            TensorData::new(self.flat.obs.clone(), [n, self.obs_dim]),
-            &self.device,
-        );
-        let (out, values) = self.model.forward(obs);
-        let host_values: Vec<f32> = match (&values, self.advantage.needs_values()) {
-            (Some(v), true) => read_f32(v.clone().inner()),
-            _ => Vec::new(),
-        };
         let truncation_values = self.truncation_values();
-        let batch = Batch {
-            rewards: &self.flat.rewards,
-            terminated: &self.flat.terminated,
-            truncated: &self.flat.truncated,
-            values: &host_values,
-            truncation_values: &truncation_values,
-        };
-        let est =
-            self.advantage
-                .compute(&batch, self.cfg.gamma as f32, self.cfg.normalize_returns)?;
+        let est = recipe.estimator.compute(
+            &Batch {
+                rewards: &self.rollout.rewards,
+                terminated: &self.rollout.terminated,
+                truncated: &self.rollout.truncated,
+                values: &self.rollout.old_values,
+                truncation_values: &truncation_values,
+            },
+            self.cfg.gamma as f32,
+            recipe.normalize_returns,
+        )?;
+        self.rollout.advantages = est.advantages;
+        self.rollout.returns = est.returns;
 
-        // Loss.
-        let actions = self.action_batch(n);
-        let advantages =
-            Tensor::<B, 1>::from_data(TensorData::new(est.advantages, [n]), &self.device);
-        let targets = Tensor::<B, 1>::from_data(TensorData::new(est.returns, [n]), &self.device);
+        // Epochs of minibatch steps.
+        let lr = self.learning_rate();
+        let mut stats = Stats::default();
+        let mut epochs = 0;
         let coefs = LossCoefs {
             vf_coef: self.cfg.vf_coef as f32,
             ent_coef: self.cfg.ent_coef as f32,
         };
-        let loss = pg_loss(
-            &self.model.policy,
-            out,
-            values,
-            actions,
-            advantages,
-            targets,
-            coefs,
-        );
-        // One read-back for the three reported terms.
-        let terms = read_f32(Tensor::cat(
-            vec![
-                loss.policy_loss.inner(),
-                loss.value_loss.inner(),
-                loss.entropy.inner(),
-            ],
-            0,
-        ));
-        let (policy_loss, value_loss, entropy) = (terms[0], terms[1], terms[2]);
-        self.updates += 1;
-        if !terms.iter().all(|t| t.is_finite()) {
-            return Err(TrainError::NonFinite {
-                update: self.updates,
-                policy_loss,
-                value_loss,
-                entropy,
-            });
+        for _ in 0..recipe.epochs {
+            epochs += 1;
+            for rows in all.chunks(n / recipe.minibatches) {
+                // Loss.
+                self.rollout.gather(rows, &mut self.minibatch);
+                let eval = match single.take() {
+                    Some(eval) => eval,
+                    None => {
+                        let (obs, actions) = self.inputs();
+                        self.model.evaluate(obs, actions)
+                    }
+                };
+                let l = loss(eval, self.targets(), recipe.objective, coefs);
+
+                // Optimiser step.
+                let mut grads = GradientsParams::from_grads(l.total.backward(), &self.model);
+                let grad_norm = self.cfg.max_grad_norm.map(|m| {
+                    clip_global_norm::<B, _>(&self.model, &mut grads, m as f32, &self.device)
+                });
+                self.model = self.optim.step(lr, self.model.clone(), grads);
+                stats.add(&l, grad_norm);
+            }
         }
 
-        // Optimiser step.
-        let mut grads = GradientsParams::from_grads(loss.total.backward(), &self.model);
-        let grad_norm = self
-            .cfg
-            .max_grad_norm
-            .map(|m| clip_global_norm::<B, _>(&self.model, &mut grads, m as f32));
-        if let Some(g) = grad_norm
-            && !g.is_finite()
-        {
+        // Metrics: one read-back for the update.
+        let m = stats.read();
+        if !m.finite() {
             return Err(TrainError::NonFinite {
                 update: self.updates,
-                policy_loss,
-                value_loss,
-                entropy,
+                policy_loss: m.policy_loss,
+                value_loss: m.value_loss,
+                entropy: m.entropy,
             });
         }
-        self.model = self.optim.step(self.cfg.lr, self.model.clone(), grads);
-
-        // Metrics.
         let wall_time = self.elapsed();
         Ok(UpdateReport {
             update: self.updates,
             episodes,
-            env_steps: self.env_steps,
-            policy_loss,
-            value_loss,
-            entropy,
-            grad_norm,
-            sps: self.env_steps as f64 / wall_time.max(1e-9),
+            env_steps: self.counters.env_steps,
+            learning_rate: lr,
+            policy_loss: m.policy_loss,
+            value_loss: m.value_loss,
+            entropy: m.entropy,
+            grad_norm: m.grad_norm,
+            approx_kl: m.approx_kl,
+            old_approx_kl: m.old_approx_kl,
+            clipfrac: m.clipfrac,
+            explained_variance: self.explained_variance(),
+            epochs,
+            sps: self.counters.env_steps as f64 / wall_time.max(1e-9),
             wall_time,
         })
     }
 
-    /// Collects one batch with the inference copy of the network (no autodiff graph),
-    /// one read-back per step of the vectorised environments.
-    fn rollout(&mut self) -> Result<Vec<EpisodeRecord>, TrainError> {
-        let mut actor = Actor::new(self.model.valid(), self.obs_dim, self.cfg.acting);
-        let n = self.envs.len();
-        let d = self.obs_dim;
-        for (i, seg) in self.segments.iter_mut().enumerate() {
-            seg.clear();
-            if std::mem::take(&mut self.dirty[i]) {
-                self.envs.reset_one(i)?;
-            }
+    /// The rollout plan of the configuration.
+    fn plan(&self) -> Plan {
+        let n = self.cfg.n_envs;
+        match self.cfg.steps_per_update {
+            Some(s) => Plan::Steps { per_env: s / n },
+            None => Plan::Episodes {
+                per_env: self.cfg.episodes_per_update / n,
+            },
         }
-        let steps_per_env = self.cfg.steps_per_update.map(|s| s / n);
-        let quota = self.cfg.episodes_per_update / n;
-        let mut active = vec![true; n];
-        let mut records = Vec::new();
-        let mut t = 0;
-        loop {
-            // Act.
-            let obs = self.envs.observations();
-            let actions = actor.act(obs, &mut self.rng, false, &self.device);
-            for (i, seg) in self.segments.iter_mut().enumerate() {
-                if active[i] {
-                    seg.obs.extend_from_slice(&obs[i * d..(i + 1) * d]);
-                    match actions {
-                        Actions::Discrete(a) => seg.discrete.push(a[i] as i64),
-                        Actions::Continuous(a) => {
-                            let w = a.len() / n;
-                            seg.continuous.extend_from_slice(&a[i * w..(i + 1) * w]);
-                        }
-                    }
-                }
-            }
-
-            // Step.
-            self.envs.step(actions)?;
-            t += 1;
-            for (i, seg) in self.segments.iter_mut().enumerate() {
-                if !active[i] {
-                    // Stepped with the old policy past its quota: reset before reuse.
-                    self.dirty[i] = true;
-                    continue;
-                }
-                self.env_steps += 1;
-                let (term, trunc) = (self.envs.terminated()[i], self.envs.truncated()[i]);
-                seg.rewards.push(self.envs.rewards()[i]);
-                seg.terminated.push(term);
-                seg.truncated.push(trunc);
-                if trunc && !term {
-                    seg.truncation_obs
-                        .extend_from_slice(&self.envs.final_observations()[i * d..(i + 1) * d]);
-                }
-                if term || trunc {
-                    seg.episodes += 1;
-                    let end = self
-                        .envs
-                        .finished()
-                        .iter()
-                        .find(|e| e.env == i)
-                        .expect("an ended episode is reported");
-                    self.episodes += 1;
-                    records.push(EpisodeRecord {
-                        episode: self.episodes,
-                        env_steps: self.env_steps,
-                        episodic_return: end.episodic_return,
-                        episodic_length: end.episodic_length,
-                    });
-                    if steps_per_env.is_none() && seg.episodes == quota {
-                        active[i] = false;
-                    }
-                }
-            }
-            match steps_per_env {
-                Some(steps) if t == steps => {
-                    // The rollout cuts every unfinished episode: a truncation.
-                    for (i, seg) in self.segments.iter_mut().enumerate() {
-                        let last = seg.rewards.len() - 1;
-                        if !(seg.terminated[last] || seg.truncated[last]) {
-                            seg.truncated[last] = true;
-                            seg.truncation_obs.extend_from_slice(
-                                &self.envs.final_observations()[i * d..(i + 1) * d],
-                            );
-                        }
-                    }
-                    break;
-                }
-                None if !active.contains(&true) => break,
-                _ => {}
-            }
-        }
-        Ok(records)
     }
 
-    /// Concatenates the segments, environment after environment.
-    fn flatten(&mut self) {
-        self.flat.clear();
-        for s in &self.segments {
-            self.flat.append(s);
-        }
+    /// The learning rate of the current update.
+    fn learning_rate(&self) -> f64 {
+        self.cfg.lr
+    }
+
+    /// `log pi_old` and `V_old` of every step of the rollout, from the inference network
+    /// (no autodiff graph), in one read-back.
+    fn old_statistics(&mut self, all: &[usize]) {
+        self.rollout.gather(all, &mut self.minibatch);
+        let (obs, actions) = inputs(&self.minibatch, self.obs_dim, self.head, &self.device);
+        let Evaluation {
+            log_prob, value, ..
+        } = self.model.valid().evaluate(obs, actions);
+        let n = all.len();
+        let both = match value {
+            Some(v) => read_f32(Tensor::cat(vec![log_prob, v], 0)),
+            None => read_f32(log_prob),
+        };
+        self.rollout.old_log_probs = both[..n].to_vec();
+        self.rollout.old_values = both[n..].to_vec();
     }
 
     /// `V` of every truncated step's final observation, placed at its step, for the
     /// estimators that bootstrap (computed on the inference copy: no graph).
     fn truncation_values(&self) -> Vec<f32> {
-        if !self.advantage.bootstraps() {
+        if !self.recipe.estimator.bootstraps() {
             return Vec::new();
         }
-        let mut out = vec![0.0; self.flat.rewards.len()];
-        let k = self.flat.truncation_obs.len() / self.obs_dim;
+        let mut out = vec![0.0; self.rollout.len()];
+        let k = self.rollout.truncation_obs.len() / self.obs_dim;
         if k == 0 {
             return out;
         }
         let obs = Tensor::<B::InnerBackend, 2>::from_data(
-            TensorData::new(self.flat.truncation_obs.clone(), [k, self.obs_dim]),
+            TensorData::new(self.rollout.truncation_obs.clone(), [k, self.obs_dim]),
             &self.device,
         );
         let values = self
@@ -668,23 +540,168 @@ impl<B: AutodiffBackend> Learner<B> {
             .value_forward(obs)
             .map(read_f32)
             .unwrap_or_else(|| vec![0.0; k]);
-        let steps = (0..out.len()).filter(|&t| self.flat.truncated[t] && !self.flat.terminated[t]);
-        for (t, v) in steps.zip(values) {
+        for (t, v) in self.rollout.truncation_steps().zip(values) {
             out[t] = v;
         }
         out
     }
 
-    fn action_batch(&self, n: usize) -> ActionBatch<B> {
-        match self.head {
-            ActionHead::Categorical { .. } => ActionBatch::Discrete(Tensor::from_data(
-                TensorData::new(self.flat.discrete.clone(), [n]),
-                &self.device,
-            )),
-            ActionHead::Gaussian { action_dim } => ActionBatch::Continuous(Tensor::from_data(
-                TensorData::new(self.flat.continuous.clone(), [n, action_dim]),
-                &self.device,
-            )),
+    /// `1 - Var(R - V_old) / Var(R)` over the rollout, population variances in f64, as
+    /// CleanRL computes it; `None` without values.
+    fn explained_variance(&self) -> Option<f64> {
+        let (y, v) = (&self.rollout.returns, &self.rollout.old_values);
+        if v.len() != y.len() || y.is_empty() {
+            return None;
+        }
+        let var = |x: &mut dyn Iterator<Item = f64>| {
+            let x: Vec<f64> = x.collect();
+            let mean = x.iter().sum::<f64>() / x.len() as f64;
+            x.iter().map(|a| (a - mean).powi(2)).sum::<f64>() / x.len() as f64
+        };
+        let var_y = var(&mut y.iter().map(|&a| f64::from(a)));
+        let var_d = var(&mut y.iter().zip(v).map(|(&a, &b)| f64::from(a) - f64::from(b)));
+        Some(if var_y == 0.0 {
+            f64::NAN
+        } else {
+            1.0 - var_d / var_y
+        })
+    }
+
+    /// The minibatch's observations and actions on the autodiff backend.
+    fn inputs(&self) -> (Tensor<B, 2>, ActionBatch<B>) {
+        inputs(&self.minibatch, self.obs_dim, self.head, &self.device)
+    }
+
+    /// The minibatch's constants.
+    fn targets(&self) -> Targets<B> {
+        let mb = &self.minibatch;
+        let t = |v: &Vec<f32>| {
+            Tensor::<B, 1>::from_data(TensorData::new(v.clone(), [v.len()]), &self.device)
+        };
+        let objective = self.recipe.objective;
+        Targets {
+            advantages: t(&mb.advantages),
+            returns: t(&mb.returns),
+            old_log_probs: objective
+                .needs_old_log_probs()
+                .then(|| t(&mb.old_log_probs)),
+            old_values: objective.needs_old_values().then(|| t(&mb.old_values)),
+        }
+    }
+}
+
+/// A minibatch's observations and actions as tensors on backend `C`.
+fn inputs<C: Backend>(
+    mb: &Minibatch,
+    obs_dim: usize,
+    head: ActionHead,
+    device: &C::Device,
+) -> (Tensor<C, 2>, ActionBatch<C>) {
+    let rows = mb.obs.len() / obs_dim;
+    let obs = Tensor::from_data(TensorData::new(mb.obs.clone(), [rows, obs_dim]), device);
+    let actions = match head {
+        ActionHead::Categorical { .. } => ActionBatch::Discrete(Tensor::from_data(
+            TensorData::new(mb.discrete.clone(), [rows]),
+            device,
+        )),
+        ActionHead::Gaussian { action_dim } => ActionBatch::Continuous(Tensor::from_data(
+            TensorData::new(mb.continuous.clone(), [rows, action_dim]),
+            device,
+        )),
+    };
+    (obs, actions)
+}
+
+/// The update's loss terms and diagnostics, summed over its gradient steps on the
+/// device and read back once.
+struct Stats<B: Backend> {
+    /// `[policy, value, entropy, (grad norm), (approx_kl, old_approx_kl, clipfrac)]`.
+    sums: Option<Tensor<B, 1>>,
+    steps: usize,
+    grad_norm: bool,
+    diagnostics: bool,
+}
+
+/// [`Stats`] read back: means over the steps.
+struct Means {
+    policy_loss: f32,
+    value_loss: f32,
+    entropy: f32,
+    grad_norm: Option<f32>,
+    approx_kl: Option<f32>,
+    old_approx_kl: Option<f32>,
+    clipfrac: Option<f32>,
+}
+
+impl Means {
+    fn finite(&self) -> bool {
+        [self.policy_loss, self.value_loss, self.entropy]
+            .into_iter()
+            .chain(self.grad_norm)
+            .all(f32::is_finite)
+    }
+}
+
+impl<B: Backend> Default for Stats<B> {
+    fn default() -> Self {
+        Self {
+            sums: None,
+            steps: 0,
+            grad_norm: false,
+            diagnostics: false,
+        }
+    }
+}
+
+impl<B: Backend> Stats<B> {
+    fn add<A: AutodiffBackend<InnerBackend = B>>(
+        &mut self,
+        l: &crate::loss::Loss<A>,
+        grad_norm: Option<Tensor<B, 1>>,
+    ) {
+        let mut row = vec![
+            l.policy_loss.clone().inner(),
+            l.value_loss.clone().inner(),
+            l.entropy.clone().inner(),
+        ];
+        self.grad_norm = grad_norm.is_some();
+        row.extend(grad_norm);
+        if let Some(d) = &l.diagnostics {
+            self.diagnostics = true;
+            row.extend([
+                d.approx_kl.clone().inner(),
+                d.old_approx_kl.clone().inner(),
+                d.clipfrac.clone().inner(),
+            ]);
+        }
+        let row = Tensor::cat(row, 0);
+        self.sums = Some(match self.sums.take() {
+            Some(s) => s + row,
+            None => row,
+        });
+        self.steps += 1;
+    }
+
+    fn read(self) -> Means {
+        let sums = self.sums.map(read_f32).unwrap_or_default();
+        let k = self.steps.max(1) as f64;
+        let mut it = sums.into_iter().map(|s| (f64::from(s) / k) as f32);
+        let mut next = || it.next().unwrap_or(f32::NAN);
+        let (policy_loss, value_loss, entropy) = (next(), next(), next());
+        let grad_norm = self.grad_norm.then(&mut next);
+        let (approx_kl, old_approx_kl, clipfrac) = if self.diagnostics {
+            (Some(next()), Some(next()), Some(next()))
+        } else {
+            (None, None, None)
+        };
+        Means {
+            policy_loss,
+            value_loss,
+            entropy,
+            grad_norm,
+            approx_kl,
+            old_approx_kl,
+            clipfrac,
         }
     }
 }

@@ -9,12 +9,15 @@
 
 mod actor;
 pub mod checkpoint;
-pub mod clip;
 mod config;
 pub mod credit;
+pub mod grad_clip;
 mod learner;
 pub mod loss;
+mod optim;
+pub mod rollout;
 
 pub use actor::{Acting, Actor, head_for};
-pub use config::{Algo, ConfigError, TrainConfig};
+pub use config::{Algo, ConfigError, Recipe, TrainConfig};
 pub use learner::{EpisodeRecord, Learner, LearnerState, TrainError, UpdateReport, model_config};
+pub use optim::{OptimizerKind, OptimizerSettings};

@@ -15,7 +15,7 @@ use rl_core::{Advantage, Batch};
 use rl_models::backend::{TrainBackend as B, device};
 use rl_models::torch::TorchTensor;
 use rl_models::{ActionBatch, ActionHead, ActorCriticConfig, ValueNetwork};
-use rl_train::loss::{LossCoefs, pg_loss};
+use rl_train::loss::{LossCoefs, Objective, Targets, loss};
 use serde_json::Value;
 
 const REL: f64 = 1e-4;
@@ -115,10 +115,17 @@ fn run_case(case: &Value, failures: &mut Vec<String>) {
     };
     let (terminated, truncated) = (flags("terminated"), flags("truncated"));
 
-    // The learners' pipeline: forward with the graph, values read back once, estimator.
+    // The learners' pipeline: one evaluation with the graph, values read back once,
+    // estimator.
     let obs_t = Tensor::<B, 2>::from_data(TensorData::new(obs, [n, obs_dim]), &dev);
-    let (out, values) = model.forward(obs_t);
-    let host_values = values.as_ref().map(|v| read(v.clone())).unwrap_or_default();
+    let actions_t = Tensor::<B, 1, Int>::from_data(TensorData::new(actions, [n]), &dev);
+    let out = model.policy_forward(obs_t.clone());
+    let eval = model.evaluate(obs_t, ActionBatch::Discrete(actions_t.clone()));
+    let host_values = eval
+        .value
+        .as_ref()
+        .map(|v| read(v.clone()))
+        .unwrap_or_default();
     let estimator = if baseline {
         Advantage::Baseline
     } else {
@@ -159,15 +166,18 @@ fn run_case(case: &Value, failures: &mut Vec<String>) {
         );
     }
 
-    let actions_t = Tensor::<B, 1, Int>::from_data(TensorData::new(actions, [n]), &dev);
-    let log_probs = model
-        .policy
-        .log_prob(out.clone(), ActionBatch::Discrete(actions_t.clone()));
     check(
         name,
         "log_probs",
-        &read(log_probs),
+        &read(eval.log_prob.clone()),
         &f64s(&expected["log_probs"]),
+        failures,
+    );
+    check(
+        name,
+        "entropy (evaluate)",
+        &read(eval.entropy.clone()),
+        &f64s(&expected["entropy"]),
         failures,
     );
     check(
@@ -184,13 +194,15 @@ fn run_case(case: &Value, failures: &mut Vec<String>) {
     };
     let adv = Tensor::<B, 1>::from_data(TensorData::new(est.advantages, [n]), &dev);
     let targets = Tensor::<B, 1>::from_data(TensorData::new(est.returns, [n]), &dev);
-    let loss = pg_loss(
-        &model.policy,
-        out,
-        values,
-        ActionBatch::Discrete(actions_t),
-        adv,
-        targets,
+    let loss = loss(
+        eval,
+        Targets {
+            advantages: adv,
+            returns: targets,
+            old_log_probs: None,
+            old_values: None,
+        },
+        Objective::VANILLA,
         coefs,
     );
     check(
