@@ -106,6 +106,31 @@ pub struct Loss<B: Backend> {
     pub entropy: Tensor<B, 1>,
     /// PPO's diagnostics, with the clipped surrogate.
     pub diagnostics: Option<Diagnostics<B>>,
+    /// The clipped surrogate's per-row terms, with the clipped surrogate.
+    pub surrogate: Option<SurrogateRows<B>>,
+    /// The value term's per-row terms (with a value head).
+    pub value_rows: Option<ValueRows<B>>,
+}
+
+/// The clipped surrogate row by row, `[batch]` each.
+#[derive(Debug, Clone)]
+pub struct SurrogateRows<B: Backend> {
+    /// `log pi - log pi_old`.
+    pub log_ratio: Tensor<B, 1>,
+    /// `exp(log_ratio)`.
+    pub ratio: Tensor<B, 1>,
+    /// `max(-A r, -A clamp(r, 1 - c, 1 + c))`, whose mean is the policy term.
+    pub terms: Tensor<B, 1>,
+}
+
+/// The value term row by row, `[batch]` each.
+#[derive(Debug, Clone)]
+pub struct ValueRows<B: Backend> {
+    /// `V_old + clamp(V - V_old, -c, c)`, with a clipped value loss.
+    pub v_clipped: Option<Tensor<B, 1>>,
+    /// The squared error (the larger of the two with clipping) whose mean, halved or
+    /// not, is the value term.
+    pub terms: Tensor<B, 1>,
 }
 
 /// What CleanRL logs about the probability ratio, computed on detached tensors (no
@@ -143,44 +168,59 @@ pub fn loss<B: Backend>(
         old_log_probs,
         old_values,
     } = targets;
-    let (policy_loss, diagnostics) = match objective.policy {
-        PolicyObjective::Vanilla => ((log_prob * advantages).mean().neg(), None),
+    let (policy_loss, diagnostics, surrogate) = match objective.policy {
+        PolicyObjective::Vanilla => ((log_prob * advantages).mean().neg(), None, None),
         PolicyObjective::Clipped { clip_coef } => {
             let old = old_log_probs.expect("the clipped surrogate needs old log-probabilities");
             let log_ratio = log_prob - old;
             let ratio = log_ratio.clone().exp();
             let unclipped = advantages.clone().neg() * ratio.clone();
             let clipped = advantages.neg() * ratio.clone().clamp(1.0 - clip_coef, 1.0 + clip_coef);
-            let policy_loss = unclipped.max_pair(clipped).mean();
-            let (log_ratio, ratio) = (log_ratio.detach(), ratio.detach());
+            let terms = unclipped.max_pair(clipped);
+            let policy_loss = terms.clone().mean();
+            let (lr, r) = (log_ratio.clone().detach(), ratio.clone().detach());
             let diagnostics = Diagnostics {
-                approx_kl: (ratio.clone().sub_scalar(1.0) - log_ratio.clone()).mean(),
-                old_approx_kl: log_ratio.neg().mean(),
-                clipfrac: ratio
+                approx_kl: (r.clone().sub_scalar(1.0) - lr.clone()).mean(),
+                old_approx_kl: lr.neg().mean(),
+                clipfrac: r
                     .sub_scalar(1.0)
                     .abs()
                     .greater_elem(clip_coef)
                     .float()
                     .mean(),
             };
-            (policy_loss, Some(diagnostics))
+            let rows = SurrogateRows {
+                log_ratio,
+                ratio,
+                terms,
+            };
+            (policy_loss, Some(diagnostics), Some(rows))
         }
     };
     let entropy = entropy.mean();
-    let value_loss = match (value, objective.value) {
-        (None, _) => Tensor::zeros([1], &policy_loss.device()),
-        (Some(v), ValueObjective::Mse) => (v - returns).powi_scalar(2).mean(),
+    let (value_loss, value_rows) = match (value, objective.value) {
+        (None, _) => (Tensor::zeros([1], &policy_loss.device()), None),
+        (Some(v), ValueObjective::Mse) => {
+            let terms = (v - returns).powi_scalar(2);
+            (terms.clone().mean(), Some((None, terms)))
+        }
         (Some(v), ValueObjective::HalfMse { clip: None }) => {
-            (v - returns).powi_scalar(2).mean().mul_scalar(0.5)
+            let terms = (v - returns).powi_scalar(2);
+            (terms.clone().mean().mul_scalar(0.5), Some((None, terms)))
         }
         (Some(v), ValueObjective::HalfMse { clip: Some(c) }) => {
             let old = old_values.expect("the clipped value loss needs old values");
             let unclipped = (v.clone() - returns.clone()).powi_scalar(2);
             let v_clipped = old.clone() + (v - old).clamp(-c, c);
-            let clipped = (v_clipped - returns).powi_scalar(2);
-            unclipped.max_pair(clipped).mean().mul_scalar(0.5)
+            let clipped = (v_clipped.clone() - returns).powi_scalar(2);
+            let terms = unclipped.max_pair(clipped);
+            (
+                terms.clone().mean().mul_scalar(0.5),
+                Some((Some(v_clipped), terms)),
+            )
         }
     };
+    let value_rows = value_rows.map(|(v_clipped, terms)| ValueRows { v_clipped, terms });
     let total = policy_loss.clone() + value_loss.clone().mul_scalar(coefs.vf_coef)
         - entropy.clone().mul_scalar(coefs.ent_coef);
     Loss {
@@ -189,5 +229,7 @@ pub fn loss<B: Backend>(
         value_loss,
         entropy,
         diagnostics,
+        surrogate,
+        value_rows,
     }
 }

@@ -2,67 +2,21 @@
 //! `tests/goldens/pg_loss.json`, and of the file named by `RL_GOLDENS` when set.
 //!
 //! Per case: load the PyTorch weights, run the same pipeline the learners run (forward,
-//! read values back, rl-core's estimator, `pg_loss`, backward), and compare returns,
+//! read values back, rl-core's estimator, `loss`, backward), and compare returns,
 //! normalised targets, log-probabilities, entropies, values, each loss term, the total,
 //! and the gradient of every weight and bias. Tolerance: the golden README's float32
 //! honesty, relative 1e-4 with an absolute floor of 1e-6 near zero.
 
-use std::collections::HashMap;
+mod common;
 
 use burn::optim::GradientsParams;
 use burn::prelude::*;
+use common::{check, check_grads, f64s, golden_files, read, torch_weights};
 use rl_core::{Advantage, Batch};
 use rl_models::backend::{TrainBackend as B, device};
-use rl_models::torch::TorchTensor;
 use rl_models::{ActionBatch, ActionHead, ActorCriticConfig, ValueNetwork};
 use rl_train::loss::{LossCoefs, Objective, Targets, loss};
 use serde_json::Value;
-
-const REL: f64 = 1e-4;
-const ABS: f64 = 1e-6;
-
-fn f64s(v: &Value) -> Vec<f64> {
-    match v {
-        Value::Array(a) => a.iter().flat_map(f64s).collect(),
-        Value::Number(n) => vec![n.as_f64().unwrap()],
-        Value::Bool(b) => vec![f64::from(u8::from(*b))],
-        _ => panic!("not numeric: {v}"),
-    }
-}
-
-fn shape(v: &Value) -> Vec<usize> {
-    match v {
-        Value::Array(a) => {
-            let mut s = vec![a.len()];
-            if let Some(first) = a.first() {
-                s.extend(shape(first));
-            }
-            s
-        }
-        _ => vec![],
-    }
-}
-
-fn check(case: &str, what: &str, got: &[f32], want: &[f64], failures: &mut Vec<String>) {
-    if got.len() != want.len() {
-        failures.push(format!(
-            "{case}: {what} has {} values, want {}",
-            got.len(),
-            want.len()
-        ));
-        return;
-    }
-    for (i, (&g, &w)) in got.iter().zip(want).enumerate() {
-        if (f64::from(g) - w).abs() > ABS.max(REL * w.abs()) {
-            failures.push(format!("{case}: {what}[{i}] = {g}, want {w}"));
-            return;
-        }
-    }
-}
-
-fn read<const D: usize>(t: Tensor<B, D>) -> Vec<f32> {
-    t.into_data().convert::<f32>().to_vec().unwrap()
-}
 
 fn run_case(case: &Value, failures: &mut Vec<String>) {
     let name = case["name"].as_str().unwrap();
@@ -82,19 +36,7 @@ fn run_case(case: &Value, failures: &mut Vec<String>) {
         } else {
             ValueNetwork::None
         });
-    let mut tensors = HashMap::new();
-    for (layer, wb) in case["weights"].as_object().unwrap() {
-        for (kind, v) in wb.as_object().unwrap() {
-            let data = f64s(v).iter().map(|&x| x as f32).collect();
-            tensors.insert(
-                format!("{layer}.{kind}"),
-                TorchTensor {
-                    shape: shape(v),
-                    data,
-                },
-            );
-        }
-    }
+    let tensors = torch_weights(&case["weights"]);
     let model = cfg
         .init::<B>(&dev)
         .load_torch(&tensors)
@@ -235,67 +177,26 @@ fn run_case(case: &Value, failures: &mut Vec<String>) {
     );
 
     let grads = GradientsParams::from_grads(loss.total.backward(), &model);
-    // Gradients in PyTorch's layout: the model with each parameter replaced by its
-    // gradient, exported by the same code that writes safetensors files.
-    let mut grad_model = model.clone();
-    grad_model = map_to_grads(grad_model, &grads);
-    let got = grad_model.to_torch();
-    for (layer, wb) in expected["grads"].as_object().unwrap() {
-        for (kind, v) in wb.as_object().unwrap() {
-            let key = format!("{layer}.{kind}");
-            let g = got
-                .get(&key)
-                .unwrap_or_else(|| panic!("{name}: no gradient for {key}"));
-            check(name, &format!("grad {key}"), &g.data, &f64s(v), failures);
-        }
-    }
-}
-
-/// Replaces every parameter of the model with its gradient.
-fn map_to_grads(
-    model: rl_models::ActorCritic<B>,
-    grads: &GradientsParams,
-) -> rl_models::ActorCritic<B> {
-    use burn::module::{ModuleMapper, Param};
-    struct ToGrad<'a>(&'a GradientsParams);
-    impl ModuleMapper<B> for ToGrad<'_> {
-        fn map_float<const D: usize>(&mut self, param: Param<Tensor<B, D>>) -> Param<Tensor<B, D>> {
-            let (id, _, mapper) = param.consume();
-            let g = self
-                .0
-                .get::<<B as burn::tensor::backend::AutodiffBackend>::InnerBackend, D>(id)
-                .expect("every parameter has a gradient");
-            let g = Tensor::<B, D>::from_inner(g);
-            Param::from_mapped_value(id, g, mapper)
-        }
-    }
-    model.map(&mut ToGrad(grads))
-}
-
-fn run_file(path: &std::path::Path) -> usize {
-    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    let file: Value = serde_json::from_str(&text).unwrap();
-    let cases = file["cases"].as_array().expect("cases");
-    let mut failures = Vec::new();
-    for case in cases {
-        run_case(case, &mut failures);
-    }
-    assert!(
-        failures.is_empty(),
-        "{}:\n{}",
-        path.display(),
-        failures.join("\n")
-    );
-    println!("{}: {} cases match PyTorch", path.display(), cases.len());
-    cases.len()
+    check_grads(name, &model, &grads, &expected["grads"], failures);
 }
 
 #[test]
 fn losses_and_gradients_match_pytorch() {
-    let here = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/goldens/pg_loss.json");
-    let mut n = run_file(&here);
-    if let Some(extra) = std::env::var_os("RL_GOLDENS") {
-        n += run_file(std::path::Path::new(&extra));
+    let mut n = 0;
+    for (path, file) in golden_files("pg_loss.json", "RL_GOLDENS") {
+        let cases = file["cases"].as_array().expect("cases");
+        let mut failures = Vec::new();
+        for case in cases {
+            run_case(case, &mut failures);
+        }
+        assert!(
+            failures.is_empty(),
+            "{}:\n{}",
+            path.display(),
+            failures.join("\n")
+        );
+        println!("{}: {} cases match PyTorch", path.display(), cases.len());
+        n += cases.len();
     }
     assert!(n > 0, "no golden case found");
 }
