@@ -14,6 +14,7 @@ use crate::heads::{
     CategoricalHead, CategoricalHeadConfig, GaussianHead, GaussianHeadConfig, ValueHead,
     ValueHeadConfig,
 };
+use crate::init::Init;
 use crate::mlp::{Mlp, MlpConfig};
 
 /// The kind of policy head, from the environment's action space.
@@ -74,6 +75,9 @@ pub struct ActorCriticConfig {
     /// Initial log-std of a Gaussian head.
     #[config(default = 0.0)]
     pub init_log_std: f32,
+    /// How [`init_seeded`](Self::init_seeded) draws the weights.
+    #[config(default = "Init::Torch")]
+    pub init: Init,
 }
 
 /// The policy head.
@@ -179,6 +183,7 @@ impl ActorCriticConfig {
         MlpConfig::new(self.obs_dim)
             .with_hidden(self.hidden.clone())
             .with_activation(self.activation)
+            .with_init(self.init)
     }
 
     /// Burn's standard initialisation, from the backend's generator.
@@ -203,27 +208,34 @@ impl ActorCriticConfig {
         }
     }
 
-    /// PyTorch's initialisation, every weight drawn from `rng` in a fixed order (trunk,
-    /// policy head, value trunk, value head): the same seed gives the same network on
-    /// every backend, with the same parameter ids (so the same saved bytes).
+    /// Seeded initialisation (PyTorch's default or orthogonal, see [`Init`]), every weight
+    /// drawn from `rng` in a fixed order (trunk, policy head, value trunk, value head):
+    /// the same seed gives the same network on every backend, with the same parameter
+    /// ids (so the same saved bytes).
     pub fn init_seeded<B: Backend>(&self, rng: &mut Rng, device: &B::Device) -> ActorCritic<B> {
         let trunk_cfg = self.trunk();
         let d = trunk_cfg.d_output();
         let trunk = trunk_cfg.init_seeded(rng, device);
         let policy = match self.action {
             ActionHead::Categorical { n_actions } => PolicyHead::Categorical(
-                CategoricalHeadConfig::new(d, n_actions).init_seeded(rng, device),
+                CategoricalHeadConfig::new(d, n_actions)
+                    .with_init(self.init)
+                    .init_seeded(rng, device),
             ),
             ActionHead::Gaussian { action_dim } => PolicyHead::Gaussian(
                 GaussianHeadConfig::new(d, action_dim)
                     .with_init_log_std(self.init_log_std)
+                    .with_init(self.init)
                     .init_seeded(rng, device),
             ),
         };
         let value_trunk =
             (self.value == ValueNetwork::Separate).then(|| trunk_cfg.init_seeded(rng, device));
-        let value = (self.value != ValueNetwork::None)
-            .then(|| ValueHeadConfig::new(d).init_seeded(rng, device));
+        let value = (self.value != ValueNetwork::None).then(|| {
+            ValueHeadConfig::new(d)
+                .with_init(self.init)
+                .init_seeded(rng, device)
+        });
         let model = ActorCritic {
             trunk,
             policy,

@@ -125,7 +125,7 @@ pub fn sample_gaussian(
 
 /// One standard normal draw (Box-Muller; the second value is discarded so that every
 /// draw consumes the same amount of the stream).
-fn standard_normal(rng: &mut Rng) -> f32 {
+pub(crate) fn standard_normal(rng: &mut Rng) -> f32 {
     let u1: f64 = 1.0 - rng.random::<f64>(); // in (0, 1]
     let u2: f64 = rng.random::<f64>();
     ((-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()) as f32

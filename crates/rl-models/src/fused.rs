@@ -257,6 +257,38 @@ impl Backward<Inner, 1> for CategoricalBackward {
     }
 }
 
+/// Hands `f` the values of `tensors` (f32, one shape) as vectors to update in place, and
+/// returns the tensors made of them (no copy back), when `B` is ndarray without
+/// autodiff, where parameter values and optimiser states live; `Err(tensors)` untouched
+/// otherwise, or when a tensor is not f32 or the shapes differ.
+pub(crate) fn host_update<B: Backend, const D: usize, const N: usize>(
+    tensors: [Tensor<B, D>; N],
+    f: impl FnOnce(&mut [Vec<f32>; N]),
+) -> Result<[Tensor<B, D>; N], [Tensor<B, D>; N]> {
+    let shape = tensors[0].dims();
+    if !is_inner::<B>()
+        || tensors
+            .iter()
+            .any(|t| t.dtype() != DType::F32 || t.dims() != shape)
+    {
+        return Err(tensors);
+    }
+    let mut values = tensors.map(|t| match read_f32(t) {
+        Ok(v) => v,
+        Err(_) => unreachable!("B is Inner and the tensor f32"),
+    });
+    f(&mut values);
+    Ok(values.map(|v| {
+        let t = NdArrayTensor::from(shaped(&shape, v));
+        Tensor::from_primitive(TensorPrimitive::Float(as_b::<B, _>(t)))
+    }))
+}
+
+/// Whether `B` is ndarray without autodiff.
+pub(crate) fn is_inner<B: Backend>() -> bool {
+    TypeId::of::<B>() == TypeId::of::<Inner>()
+}
+
 /// Whether `B` is one of the two backends fused here. The backend type, not the
 /// primitive's, is checked: every `NdArray<E>` shares one primitive type.
 fn fusable<B: Backend>() -> bool {

@@ -5,7 +5,7 @@ use burn::nn::{Linear, LinearConfig};
 use burn::prelude::*;
 use rl_core::rng::Rng;
 
-use crate::init::linear_seeded;
+use crate::init::{Init, Role};
 
 /// Configuration of a [`CategoricalHead`].
 #[derive(Config, Debug)]
@@ -14,6 +14,9 @@ pub struct CategoricalHeadConfig {
     pub d_input: usize,
     /// Number of actions.
     pub n_actions: usize,
+    /// How [`init_seeded`](Self::init_seeded) draws the weights.
+    #[config(default = "Init::Torch")]
+    pub init: Init,
 }
 
 /// Logits of a categorical policy over `n_actions`.
@@ -31,10 +34,12 @@ impl CategoricalHeadConfig {
         }
     }
 
-    /// PyTorch's initialisation, drawn from `rng`.
+    /// Seeded initialisation (see [`Init`]), drawn from `rng`.
     pub fn init_seeded<B: Backend>(&self, rng: &mut Rng, device: &B::Device) -> CategoricalHead<B> {
         CategoricalHead {
-            linear: linear_seeded(self.d_input, self.n_actions, rng, device),
+            linear: self
+                .init
+                .linear(self.d_input, self.n_actions, Role::Policy, rng, device),
         }
     }
 }
@@ -56,6 +61,9 @@ pub struct GaussianHeadConfig {
     /// The initial log standard deviation of every component.
     #[config(default = 0.0)]
     pub init_log_std: f32,
+    /// How [`init_seeded`](Self::init_seeded) draws the weights.
+    #[config(default = "Init::Torch")]
+    pub init: Init,
 }
 
 /// A diagonal Gaussian policy: a state-dependent mean and a state-independent log-std
@@ -77,10 +85,12 @@ impl GaussianHeadConfig {
         }
     }
 
-    /// PyTorch's initialisation, drawn from `rng`.
+    /// Seeded initialisation (see [`Init`]), drawn from `rng`.
     pub fn init_seeded<B: Backend>(&self, rng: &mut Rng, device: &B::Device) -> GaussianHead<B> {
         GaussianHead {
-            mean: linear_seeded(self.d_input, self.action_dim, rng, device),
+            mean: self
+                .init
+                .linear(self.d_input, self.action_dim, Role::Policy, rng, device),
             log_std: self.log_std(device),
         }
     }
@@ -105,6 +115,9 @@ impl<B: Backend> GaussianHead<B> {
 pub struct ValueHeadConfig {
     /// Input size (the trunk's output).
     pub d_input: usize,
+    /// How [`init_seeded`](Self::init_seeded) draws the weights.
+    #[config(default = "Init::Torch")]
+    pub init: Init,
 }
 
 /// The state value `V(s)`.
@@ -122,10 +135,10 @@ impl ValueHeadConfig {
         }
     }
 
-    /// PyTorch's initialisation, drawn from `rng`.
+    /// Seeded initialisation (see [`Init`]), drawn from `rng`.
     pub fn init_seeded<B: Backend>(&self, rng: &mut Rng, device: &B::Device) -> ValueHead<B> {
         ValueHead {
-            linear: linear_seeded(self.d_input, 1, rng, device),
+            linear: self.init.linear(self.d_input, 1, Role::Value, rng, device),
         }
     }
 }

@@ -44,6 +44,7 @@ pub use heads::{
     CategoricalHead, CategoricalHeadConfig, GaussianHead, GaussianHeadConfig, ValueHead,
     ValueHeadConfig,
 };
+pub use init::{Init, Role};
 pub use mlp::{Mlp, MlpConfig, dense};
 
 use burn::prelude::{Backend, Tensor};
@@ -59,6 +60,33 @@ pub fn read_f32<B: Backend, const D: usize>(t: Tensor<B, D>) -> Vec<f32> {
         .convert::<f32>()
         .to_vec()
         .expect("an f32 tensor converts to f32")
+}
+
+/// Whether [`host_update`] runs on the host for backend `B` (ndarray without autodiff).
+pub fn host_updatable<B: Backend>() -> bool {
+    #[cfg(feature = "ndarray")]
+    return fused::is_inner::<B>();
+    #[cfg(not(feature = "ndarray"))]
+    false
+}
+
+/// Hands `f` the values of same-shaped f32 tensors as vectors to update in place, in one
+/// host pass, and returns the tensors made of them: an element-wise operation over
+/// several tensors (an optimiser's step, say) as one loop instead of a dozen allocating
+/// tensor operations. Only where [`host_updatable`] says so (ndarray); elsewhere the
+/// tensors come back in `Err`, for the caller's composed form.
+#[allow(clippy::result_large_err)]
+pub fn host_update<B: Backend, const D: usize, const N: usize>(
+    tensors: [Tensor<B, D>; N],
+    f: impl FnOnce(&mut [Vec<f32>; N]),
+) -> Result<[Tensor<B, D>; N], [Tensor<B, D>; N]> {
+    #[cfg(feature = "ndarray")]
+    return fused::host_update(tensors, f);
+    #[cfg(not(feature = "ndarray"))]
+    {
+        let _ = f;
+        Err(tensors)
+    }
 }
 
 /// Every float parameter's shape, in visiting order: two modules with the same list have

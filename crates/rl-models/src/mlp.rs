@@ -5,7 +5,7 @@ use burn::prelude::*;
 use rl_core::rng::Rng;
 
 use crate::activation::Activation;
-use crate::init::linear_seeded;
+use crate::init::{Init, Role};
 
 /// Configuration of an [`Mlp`].
 #[derive(Config, Debug)]
@@ -18,6 +18,9 @@ pub struct MlpConfig {
     /// The activation after every hidden layer.
     #[config(default = "Activation::Tanh")]
     pub activation: Activation,
+    /// How [`init_seeded`](Self::init_seeded) draws the weights.
+    #[config(default = "Init::Torch")]
+    pub init: Init,
 }
 
 /// Linear layers, each followed by the activation (the lesson's 64-64 tanh trunk by
@@ -43,11 +46,11 @@ impl MlpConfig {
         }
     }
 
-    /// PyTorch's `nn.Linear` initialisation, drawn from `rng` (see [`crate::init`]).
+    /// Seeded initialisation (see [`Init`]), drawn from `rng`.
     pub fn init_seeded<B: Backend>(&self, rng: &mut Rng, device: &B::Device) -> Mlp<B> {
         let layers = self
             .sizes()
-            .map(|(i, o)| linear_seeded(i, o, rng, device))
+            .map(|(i, o)| self.init.linear(i, o, Role::Hidden, rng, device))
             .collect();
         Mlp {
             layers,
