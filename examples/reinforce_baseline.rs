@@ -15,7 +15,7 @@ fn train<B: AutodiffBackend>(device: B::Device, algo: Algo) -> Result<Vec<f64>, 
     let cfg = TrainConfig {
         algo,
         seed: 0,
-        episodes: 500,
+        episodes: Some(500),
         ..TrainConfig::default()
     };
     let mut learner = Learner::<B>::new(cfg, device)?;

@@ -53,7 +53,7 @@ pub fn run(args: BenchArgs) -> Result<(), Failure> {
         let cfg = TrainConfig {
             algo,
             seed: args.seed,
-            episodes: args.episodes,
+            episodes: Some(args.episodes),
             ..TrainConfig::default()
         };
         let (steps, secs, mean) = measure(cfg, usize::MAX)?;
@@ -67,7 +67,7 @@ pub fn run(args: BenchArgs) -> Result<(), Failure> {
     let cfg = TrainConfig {
         algo: Algo::Baseline,
         seed: args.seed,
-        episodes: usize::MAX,
+        episodes: Some(usize::MAX),
         n_envs: args.n_envs,
         steps_per_update: Some(args.steps_per_update),
         ..TrainConfig::default()

@@ -93,17 +93,16 @@ pub fn compare(args: CompareArgs) -> Result<(), Failure> {
         || std::thread::available_parallelism().map_or(1, |n| n.get()),
         |j| j as usize,
     );
-    let total = (base.episodes * runs.len()) as u64;
+    // Each run advances the bar by its fraction of its own budget, in per-mille.
+    let total = 1000 * runs.len() as u64;
     let bar = if args.quiet {
         ProgressBar::hidden()
     } else {
         ProgressBar::new(total)
     };
     bar.set_style(
-        ProgressStyle::with_template(
-            "{bar:30} {pos}/{len} episodes over {msg}  [{elapsed_precise}]",
-        )
-        .expect("a valid template"),
+        ProgressStyle::with_template("{bar:30} {percent}% of {msg}  [{elapsed_precise}]")
+            .expect("a valid template"),
     );
     bar.set_message(format!("{} runs", runs.len()));
     let next = AtomicUsize::new(0);
@@ -114,8 +113,13 @@ pub fn compare(args: CompareArgs) -> Result<(), Failure> {
                 loop {
                     let i = next.fetch_add(1, Ordering::Relaxed);
                     let Some((cfg, dir)) = runs.get(i) else { break };
-                    let result =
-                        execute(cfg, dir, args.force, |r| bar.inc(r.episodes.len() as u64));
+                    let budget = cfg.budget().0.max(1);
+                    let mut shown = 0;
+                    let result = execute(cfg, dir, args.force, |_, progress| {
+                        let now = (1000 * progress.min(budget)) / budget;
+                        bar.inc(now - shown);
+                        shown = now;
+                    });
                     if let Err(e) = result {
                         failures
                             .lock()

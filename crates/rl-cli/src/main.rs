@@ -20,7 +20,7 @@ use clap::{Args, Parser, Subcommand};
 use rl_core::rng;
 use rl_core::{Env, EnvId, VecEnv};
 use rl_models::backend::{Backend, device};
-use rl_train::{Actor, Algo, TrainConfig};
+use rl_train::{Actor, Algo};
 
 /// See the workspace Cargo.toml for why (measured with `rl bench`).
 #[global_allocator]
@@ -244,11 +244,11 @@ fn export(args: ExportArgs) -> Result<(), Failure> {
     )
 }
 
-/// Loads `--config FILE.toml` over the defaults.
-pub fn load_config_file(path: &std::path::Path) -> Result<TrainConfig> {
+/// Reads `--config FILE.toml`: a table of `[train]` keys, checked when it is layered over
+/// the learner's defaults and preset.
+pub fn load_config_file(path: &std::path::Path) -> Result<toml::Table> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("cannot read config file {}", path.display()))?;
-    let cfg: TrainConfig =
-        toml::from_str(&text).with_context(|| format!("invalid config file {}", path.display()))?;
-    Ok(cfg)
+    text.parse()
+        .with_context(|| format!("invalid config file {}", path.display()))
 }

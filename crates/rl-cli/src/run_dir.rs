@@ -4,10 +4,12 @@
 //! - `metrics.csv`: one row per episode, the learning metrics only, so that the same run
 //!   gives the same bytes every time;
 //! - `timing.csv`: one row per episode, steps per second and wall time (these vary);
+//! - `updates.csv`: one row per update, the learning rate, the loss terms and the
+//!   diagnostics (CleanRL's `charts/*` and `losses/*` names, without the prefixes);
 //! - `checkpoint.bin`: everything needed to resume exactly (see [`RunCheckpoint`]);
 //! - `model.mpk`: the trained network, Burn's named MessagePack record at full precision.
 //!
-//! Every file but the two CSV logs is replaced atomically; the logs are rebuilt from the
+//! Every file but the CSV logs is replaced atomically; the logs are rebuilt from the
 //! checkpoint on resume, so rows written after it (by a run that was killed) are dropped
 //! and written again, identically.
 
@@ -27,15 +29,18 @@ use serde::{Deserialize, Serialize};
 /// The version of the run-folder format; a folder of another version is refused.
 pub const FORMAT: u32 = 1;
 /// The version of `checkpoint.bin`'s layout; a checkpoint of another is refused.
-pub const CHECKPOINT_FORMAT: u32 = 1;
+/// Version 2: the learner's state holds the minibatch generator and its optimiser's
+/// kind, and the checkpoint holds `updates.csv`.
+pub const CHECKPOINT_FORMAT: u32 = 2;
 const CONFIG: &str = "config.toml";
 const METRICS: &str = "metrics.csv";
 const TIMING: &str = "timing.csv";
+const UPDATES: &str = "updates.csv";
 const CHECKPOINT: &str = "checkpoint.bin";
 const MODEL: &str = "model.mpk";
 
 /// The files `rl train` writes into a run folder (and `--force` removes).
-const RUN_FILES: [&str; 5] = [CONFIG, METRICS, TIMING, CHECKPOINT, MODEL];
+const RUN_FILES: [&str; 6] = [CONFIG, METRICS, TIMING, UPDATES, CHECKPOINT, MODEL];
 
 /// What `config.toml` holds.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -117,6 +122,8 @@ pub struct RunCheckpoint {
     pub metrics: String,
     /// `timing.csv` as it stood.
     pub timing: String,
+    /// `updates.csv` as it stood.
+    pub updates: String,
 }
 
 pub fn checkpoint_path(dir: &Path) -> PathBuf {
@@ -205,12 +212,38 @@ pub const METRICS_HEADER: [&str; 7] = [
     "entropy",
 ];
 pub const TIMING_HEADER: [&str; 4] = ["episode", "env_steps", "sps", "wall_time"];
+/// One row per update: CleanRL's `charts/learning_rate` and `losses/*`, plus the gradient
+/// norm and the epochs run. A value a learner does not have is an empty cell.
+pub const UPDATES_HEADER: [&str; 12] = [
+    "update",
+    "env_steps",
+    "learning_rate",
+    "policy_loss",
+    "value_loss",
+    "entropy",
+    "old_approx_kl",
+    "approx_kl",
+    "clipfrac",
+    "explained_variance",
+    "grad_norm",
+    "epochs",
+];
 
-/// `metrics.csv` and `timing.csv`, appended to as episodes finish.
+/// `metrics.csv`, `timing.csv` and `updates.csv`, appended to as episodes finish and
+/// updates end.
 pub struct Metrics {
     dir: PathBuf,
     metrics: csv::Writer<fs::File>,
     timing: csv::Writer<fs::File>,
+    updates: csv::Writer<fs::File>,
+}
+
+/// The logs as a checkpoint keeps them.
+#[derive(Debug, Clone)]
+pub struct Logs {
+    pub metrics: String,
+    pub timing: String,
+    pub updates: String,
 }
 
 fn header_text(header: &[&str]) -> String {
@@ -222,13 +255,16 @@ impl Metrics {
     pub fn create(dir: &Path) -> Result<Self> {
         Self::restore(
             dir,
-            &header_text(&METRICS_HEADER),
-            &header_text(&TIMING_HEADER),
+            &Logs {
+                metrics: header_text(&METRICS_HEADER),
+                timing: header_text(&TIMING_HEADER),
+                updates: header_text(&UPDATES_HEADER),
+            },
         )
     }
 
     /// The logs as a checkpoint holds them, reopened for appending.
-    pub fn restore(dir: &Path, metrics: &str, timing: &str) -> Result<Self> {
+    pub fn restore(dir: &Path, logs: &Logs) -> Result<Self> {
         let open = |name: &str, text: &str| -> Result<csv::Writer<fs::File>> {
             let path = dir.join(name);
             write_atomic(&path, text.as_bytes())?;
@@ -240,8 +276,9 @@ impl Metrics {
         };
         Ok(Self {
             dir: dir.into(),
-            metrics: open(METRICS, metrics)?,
-            timing: open(TIMING, timing)?,
+            metrics: open(METRICS, &logs.metrics)?,
+            timing: open(TIMING, &logs.timing)?,
+            updates: open(UPDATES, &logs.updates)?,
         })
     }
 
@@ -269,22 +306,43 @@ impl Metrics {
                 format!("{:.4}", r.wall_time),
             ])?;
         }
+        let opt = |v: Option<f32>| v.map_or(String::new(), |v| v.to_string());
+        self.updates.write_record([
+            r.update.to_string(),
+            r.env_steps.to_string(),
+            r.learning_rate.to_string(),
+            r.policy_loss.to_string(),
+            r.value_loss.to_string(),
+            r.entropy.to_string(),
+            opt(r.old_approx_kl),
+            opt(r.approx_kl),
+            opt(r.clipfrac),
+            r.explained_variance
+                .map_or(String::new(), |v| v.to_string()),
+            opt(r.grad_norm),
+            r.epochs.to_string(),
+        ])?;
         Ok(())
     }
 
     pub fn flush(&mut self) -> Result<()> {
         self.metrics.flush().context("writing metrics.csv")?;
-        self.timing.flush().context("writing timing.csv")
+        self.timing.flush().context("writing timing.csv")?;
+        self.updates.flush().context("writing updates.csv")
     }
 
-    /// Both logs as they stand on disk, flushed first: what a checkpoint keeps.
-    pub fn contents(&mut self) -> Result<(String, String)> {
+    /// The logs as they stand on disk, flushed first: what a checkpoint keeps.
+    pub fn contents(&mut self) -> Result<Logs> {
         self.flush()?;
         let read = |name: &str| {
             let path = self.dir.join(name);
             fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))
         };
-        Ok((read(METRICS)?, read(TIMING)?))
+        Ok(Logs {
+            metrics: read(METRICS)?,
+            timing: read(TIMING)?,
+            updates: read(UPDATES)?,
+        })
     }
 }
 
@@ -448,6 +506,7 @@ mod tests {
             learner: learner.state().unwrap(),
             metrics: String::new(),
             timing: String::new(),
+            updates: String::new(),
         };
         if rl_models::backend::NAME == "wgpu" {
             ckpt.backend = "ndarray".into();

@@ -7,25 +7,34 @@ use anyhow::Context;
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use rl_models::backend::{TrainBackend, device};
-use rl_models::{Activation, ValueNetwork};
-use rl_train::{Algo, Learner, TrainConfig, TrainError};
+use rl_models::{Activation, Init, ValueNetwork};
+use rl_train::{Algo, Learner, OptimizerKind, TrainConfig, TrainError};
 
-use crate::run_dir::{Metrics, RunCheckpoint, RunInfo, checkpoint_path, prepare_out, save_model};
+use crate::run_dir::{
+    Logs, Metrics, RunCheckpoint, RunInfo, checkpoint_path, prepare_out, save_model,
+};
 use crate::{Failure, load_config_file, usage};
 
 /// Every hyperparameter as an optional flag: a flag given overrides the config file,
-/// which overrides the lesson's defaults.
+/// which overrides the learner's preset for the environment, which overrides the
+/// learner's defaults.
 #[derive(Debug, Clone, Default, Args)]
 pub struct HyperArgs {
     /// Environment id, e.g. cartpole-v1 (see `rl envs`).
     #[arg(long)]
     pub env: Option<String>,
-    /// The learner: reinforce or baseline.
+    /// The learner: reinforce, baseline, a2c or ppo.
     #[arg(long)]
     pub algo: Option<Algo>,
-    /// Episodes to train for.
+    /// Start from the learner's own defaults, not its tuned preset for the environment.
+    #[arg(long)]
+    pub no_preset: bool,
+    /// Budget of reinforce and baseline: episodes to train for [default: 500].
     #[arg(long)]
     pub episodes: Option<usize>,
+    /// Budget of a2c and ppo: environment steps to train for (CleanRL's total_timesteps).
+    #[arg(long)]
+    pub total_steps: Option<u64>,
     /// The one seed of the run.
     #[arg(long)]
     pub seed: Option<u64>,
@@ -35,38 +44,85 @@ pub struct HyperArgs {
     /// Hidden activation: tanh or relu [default: tanh].
     #[arg(long)]
     pub activation: Option<Activation>,
-    /// Adam learning rate [default: 0.003].
+    /// Weight initialisation: torch (nn.Linear's default) or orthogonal (CleanRL's and
+    /// SB3's) [default: torch; orthogonal for a2c and ppo].
+    #[arg(long)]
+    pub init: Option<Init>,
+    /// Where the value function lives: shared (a head on the policy's trunk) or separate
+    /// [default: shared; separate for a2c and ppo]; reinforce has none and ignores it.
+    #[arg(long, value_parser = parse_value_network)]
+    pub value_network: Option<ValueNetwork>,
+    /// The optimiser: adam or rmsprop [default: adam; rmsprop for a2c].
+    #[arg(long)]
+    pub optimizer: Option<OptimizerKind>,
+    /// Learning rate [default: 0.003; ppo 2.5e-4; a2c 7e-4].
     #[arg(long, allow_negative_numbers = true)]
     pub lr: Option<f64>,
+    /// Anneal the learning rate linearly to zero over the step budget: true or false
+    /// (a2c and ppo).
+    #[arg(long)]
+    pub anneal_lr: Option<bool>,
+    /// The optimiser's epsilon [default: 1e-8; 1e-5 for a2c and ppo].
+    #[arg(long, allow_negative_numbers = true)]
+    pub optimizer_eps: Option<f64>,
+    /// RMSprop's smoothing constant alpha [default: 0.99].
+    #[arg(long, allow_negative_numbers = true)]
+    pub rmsprop_alpha: Option<f64>,
     /// Discount factor in [0, 1] [default: 0.99].
     #[arg(long, allow_negative_numbers = true)]
     pub gamma: Option<f64>,
+    /// GAE's lambda in [0, 1] (a2c and ppo) [default: 0.95; a2c 1.0].
+    #[arg(long, allow_negative_numbers = true)]
+    pub gae_lambda: Option<f64>,
     /// Value-loss coefficient [default: 0.5].
     #[arg(long, allow_negative_numbers = true)]
     pub vf_coef: Option<f64>,
-    /// Entropy-bonus coefficient [default: 0.01].
+    /// Entropy-bonus coefficient [default: 0.01; a2c 0].
     #[arg(long, allow_negative_numbers = true)]
     pub ent_coef: Option<f64>,
-    /// Per-batch return normalisation: true or false [default: true].
+    /// Per-batch return normalisation (reinforce and baseline): true or false
+    /// [default: true].
     #[arg(long)]
     pub normalize_returns: Option<bool>,
-    /// Clip the global gradient norm to this value [default: off].
+    /// Per-minibatch advantage normalisation (a2c and ppo): true or false [default:
+    /// true for ppo, false for a2c].
+    #[arg(long)]
+    pub norm_adv: Option<bool>,
+    /// PPO's surrogate clipping coefficient, > 0 [default: 0.2].
     #[arg(long, allow_negative_numbers = true)]
-    pub max_grad_norm: Option<f64>,
-    /// Number of vectorised environments [default: 1].
+    pub clip_coef: Option<f64>,
+    /// PPO: clip the value loss too: true or false [default: true].
+    #[arg(long)]
+    pub clip_vloss: Option<bool>,
+    /// PPO: stop an update's epochs when the approximate KL exceeds this, or none
+    /// [default: none].
+    #[arg(long, value_parser = parse_number_or_none, allow_negative_numbers = true)]
+    pub target_kl: Option<NumberOrNone>,
+    /// PPO: passes over each rollout [default: 4].
+    #[arg(long)]
+    pub epochs: Option<usize>,
+    /// PPO: minibatches per pass, a divisor of --steps-per-update [default: 4].
+    #[arg(long)]
+    pub minibatches: Option<usize>,
+    /// Clip the global gradient norm to this value, or none [default: none; 0.5 for
+    /// a2c and ppo].
+    #[arg(long, value_parser = parse_number_or_none, allow_negative_numbers = true)]
+    pub max_grad_norm: Option<NumberOrNone>,
+    /// Number of vectorised environments [default: 1; ppo 4].
     #[arg(long)]
     pub n_envs: Option<usize>,
-    /// Complete episodes per update, a multiple of --n-envs [default: 1].
+    /// Complete episodes per update, a multiple of --n-envs (reinforce and baseline)
+    /// [default: 1].
     #[arg(long)]
     pub episodes_per_update: Option<usize>,
-    /// Steps per update over all environments, a multiple of --n-envs (replaces
-    /// --episodes-per-update).
+    /// Steps per update over all environments, a multiple of --n-envs (--n-envs times
+    /// SB3's and CleanRL's n_steps; replaces --episodes-per-update) [default: a2c 5, ppo
+    /// 512].
     #[arg(long)]
     pub steps_per_update: Option<usize>,
-    /// Baseline's value network: shared or separate [default: shared]; reinforce has none
-    /// and ignores it.
-    #[arg(long, value_parser = parse_value_network)]
-    pub value_network: Option<ValueNetwork>,
+    /// Where the policy runs while acting: host (fast) or backend [default: host].
+    #[arg(long)]
+    pub acting: Option<rl_train::Acting>,
     /// Bandit arm probabilities, comma-separated (bandit-v0 only) [default: 0.2,0.8,0.5].
     #[arg(long, value_delimiter = ',')]
     pub bandit_probs: Option<Vec<f64>>,
@@ -86,50 +142,101 @@ fn parse_value_network(s: &str) -> Result<ValueNetwork, String> {
     }
 }
 
+/// A flag's number, or `none` to switch the setting off.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct NumberOrNone(pub Option<f64>);
+
+fn parse_number_or_none(s: &str) -> Result<NumberOrNone, String> {
+    if s == "none" {
+        return Ok(NumberOrNone(None));
+    }
+    s.parse()
+        .map(|x| NumberOrNone(Some(x)))
+        .map_err(|_| format!("{s:?} is neither a number nor none"))
+}
+
 impl HyperArgs {
-    /// Applies the flags that were given over `cfg`.
-    pub fn apply(&self, mut cfg: TrainConfig) -> TrainConfig {
+    /// Applies the flags that were given over `cfg`; with `only_used`, only those the
+    /// configuration's learner uses (`rl compare` applies one set of flags to several
+    /// learners).
+    pub fn apply(&self, cfg: &mut TrainConfig, only_used: bool) {
+        let algo = cfg.algo;
+        let wanted = |name: &str| !only_used || algo.uses(name);
         macro_rules! set {
-            ($($f:ident),*) => { $( if let Some(v) = &self.$f { cfg.$f = v.clone(); } )* };
+            ($($f:ident),*) => { $(
+                if let Some(v) = &self.$f && wanted(stringify!($f)) { cfg.$f = v.clone(); }
+            )* };
+        }
+        macro_rules! set_some {
+            ($($f:ident),*) => { $(
+                if let Some(v) = &self.$f && wanted(stringify!($f)) { cfg.$f = Some(v.clone()); }
+            )* };
         }
         set!(
             env,
             algo,
-            episodes,
             seed,
             hidden,
             activation,
+            init,
+            value_network,
+            optimizer,
             lr,
+            anneal_lr,
+            optimizer_eps,
+            rmsprop_alpha,
             gamma,
+            gae_lambda,
             vf_coef,
             ent_coef,
             normalize_returns,
+            norm_adv,
+            clip_coef,
+            clip_vloss,
+            epochs,
+            minibatches,
             n_envs,
             episodes_per_update,
-            value_network,
+            acting,
             checkpoint_every
         );
-        if let Some(m) = self.max_grad_norm {
-            cfg.max_grad_norm = Some(m);
+        set_some!(episodes, total_steps, steps_per_update, bandit_probs);
+        if let Some(v) = self.target_kl
+            && wanted("target_kl")
+        {
+            cfg.target_kl = v.0;
         }
-        if let Some(s) = self.steps_per_update {
-            cfg.steps_per_update = Some(s);
+        if let Some(v) = self.max_grad_norm
+            && wanted("max_grad_norm")
+        {
+            cfg.max_grad_norm = v.0;
         }
-        if let Some(p) = &self.bandit_probs {
-            cfg.bandit_probs = Some(p.clone());
-        }
-        cfg
     }
 
-    /// Defaults, then the config file, then the flags; validated.
+    /// The learner's defaults, its preset for the environment (unless --no-preset), the
+    /// config file, then the flags; validated.
     pub fn resolve(&self, config: Option<&std::path::Path>) -> Result<TrainConfig, Failure> {
-        let base = match config {
-            Some(p) => usage(load_config_file(p))?,
-            None => TrainConfig::default(),
-        };
-        let cfg = self.apply(base);
+        let mut cfg = self.resolve_for(config, self.algo)?;
+        self.apply(&mut cfg, false);
         cfg.validate().map_err(|e| Failure::Usage(e.into()))?;
         Ok(cfg)
+    }
+
+    /// The learner's defaults, its preset and the config file, before the flags.
+    pub fn resolve_for(
+        &self,
+        config: Option<&std::path::Path>,
+        algo: Option<Algo>,
+    ) -> Result<TrainConfig, Failure> {
+        let file = config
+            .map(load_config_file)
+            .transpose()
+            .map_err(Failure::Usage)?;
+        rl_train::presets::resolve(file.as_ref(), algo, self.env.as_deref(), !self.no_preset)
+            .map_err(|e| {
+                let path = config.map_or(String::new(), |p| format!(" {}", p.display()));
+                Failure::Usage(anyhow::anyhow!("invalid config file{path}: {}", e.0))
+            })
     }
 }
 
@@ -189,31 +296,32 @@ pub fn run(args: TrainArgs) -> Result<(), Failure> {
         }
     };
     let cfg = session.learner.config().clone();
+    let (budget, unit) = cfg.budget();
     let bar = if args.quiet {
         ProgressBar::hidden()
     } else {
-        ProgressBar::new(cfg.episodes as u64)
+        ProgressBar::new(budget)
     };
     bar.set_style(
-        ProgressStyle::with_template("{bar:30} {pos}/{len} episodes  {msg}  [{elapsed_precise}]")
-            .expect("a valid template"),
+        ProgressStyle::with_template(&format!(
+            "{{bar:30}} {{pos}}/{{len}} {unit}  {{msg}}  [{{elapsed_precise}}]"
+        ))
+        .expect("a valid template"),
     );
-    bar.set_position(session.learner.episodes());
-    let resumed_at = session.learner.episodes();
+    bar.set_position(session.learner.progress());
+    let resumed_at = session.learner.progress();
     if args.resume.is_some() && !session.learner.is_done() {
         bar.suspend(|| {
             eprintln!(
-                "resuming {} at update {}, episode {} of {}",
+                "resuming {} at update {}, {resumed_at} {unit} of {budget}",
                 out.display(),
                 session.learner.updates(),
-                resumed_at,
-                cfg.episodes
             )
         });
     }
     // The progress bar's mean starts from the episodes already logged (a resumed run).
     let mut recent: std::collections::VecDeque<f64> = session.logged_returns(20).into();
-    let outcome = session.train(|report| {
+    let outcome = session.train(|report, progress| {
         for e in &report.episodes {
             if recent.len() == 20 {
                 recent.pop_front();
@@ -221,33 +329,37 @@ pub fn run(args: TrainArgs) -> Result<(), Failure> {
             recent.push_back(e.episodic_return);
         }
         let mean = recent.iter().sum::<f64>() / recent.len().max(1) as f64;
-        bar.set_position(report.episodes.last().map_or(bar.position(), |e| e.episode));
-        bar.set_message(format!(
+        bar.set_position(progress);
+        let mut msg = format!(
             "mean return (last 20) {mean:8.2}  {:>9.0} steps/s",
             report.sps
-        ));
+        );
+        if let (Some(kl), Some(clip)) = (report.approx_kl, report.clipfrac) {
+            msg += &format!("  approx_kl {kl:.4}  clipfrac {clip:.3}");
+        }
+        bar.set_message(msg);
     });
     bar.finish_and_clear();
     match outcome? {
         Outcome::Interrupted => Err(Failure::Interrupted(format!(
-            "interrupted after update {} (episode {} of {}); checkpoint written. Continue with:\n  rl train --resume {}",
+            "interrupted after update {} ({} {unit} of {budget}); checkpoint written. Continue with:\n  rl train --resume {}",
             session.learner.updates(),
-            session.learner.episodes(),
-            cfg.episodes,
+            session.learner.progress(),
             out.display()
         ))),
-        Outcome::Done if resumed_at >= cfg.episodes as u64 && args.resume.is_some() => {
+        Outcome::Done if resumed_at >= budget && args.resume.is_some() => {
             crate::outln!(
-                "{} is already complete ({} episodes); nothing to do",
+                "{} is already complete ({} {unit}); nothing to do",
                 out.display(),
-                session.learner.episodes()
+                session.learner.progress()
             )
         }
         Outcome::Done => crate::outln!(
-            "trained {} on {} for {} episodes (seed {}): mean return of the last {} episodes {:.2}; run in {}",
+            "trained {} on {} for {} episodes, {} steps (seed {}): mean return of the last {} episodes {:.2}; run in {}",
             cfg.algo.name(),
             session.learner.env_id(),
             session.learner.episodes(),
+            session.learner.env_steps(),
             cfg.seed,
             recent.len(),
             recent.iter().sum::<f64>() / recent.len().max(1) as f64,
@@ -267,7 +379,7 @@ pub fn failure(e: TrainError) -> Failure {
 /// How a training session ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {
-    /// The episode budget is spent; the model is written.
+    /// The budget is spent; the model is written.
     Done,
     /// Ctrl-C: a checkpoint is written.
     Interrupted,
@@ -328,7 +440,14 @@ impl Session {
         if missing_config {
             RunInfo::new(cfg).save(dir)?;
         }
-        let metrics = Metrics::restore(dir, &ckpt.metrics, &ckpt.timing)?;
+        let metrics = Metrics::restore(
+            dir,
+            &Logs {
+                metrics: ckpt.metrics,
+                timing: ckpt.timing,
+                updates: ckpt.updates,
+            },
+        )?;
         Ok(Self {
             learner,
             dir: dir.into(),
@@ -346,15 +465,16 @@ impl Session {
 
     /// Writes the checkpoint of the learner as it stands.
     fn checkpoint(&mut self) -> Result<(), Failure> {
-        let (metrics, timing) = self.metrics.contents()?;
+        let logs = self.metrics.contents()?;
         let state = self.learner.state().map_err(failure)?;
         let key = (state.updates, state.episodes);
         RunCheckpoint {
             backend: rl_models::backend::NAME.into(),
             rl_version: env!("CARGO_PKG_VERSION").into(),
             learner: state,
-            metrics,
-            timing,
+            metrics: logs.metrics,
+            timing: logs.timing,
+            updates: logs.updates,
         }
         .save(&self.dir)?;
         self.last_checkpoint = key;
@@ -365,7 +485,7 @@ impl Session {
     /// or Ctrl-C (then writes a checkpoint).
     pub fn train(
         &mut self,
-        mut on_update: impl FnMut(&rl_train::UpdateReport),
+        mut on_update: impl FnMut(&rl_train::UpdateReport, u64),
     ) -> Result<Outcome, Failure> {
         let every = self.learner.config().checkpoint_every;
         while !self.learner.is_done() {
@@ -381,7 +501,7 @@ impl Session {
                 }
             };
             self.metrics.write(&report)?;
-            on_update(&report);
+            on_update(&report, self.learner.progress());
             if INTERRUPTED.load(Ordering::SeqCst) {
                 self.checkpoint()?;
                 return Ok(Outcome::Interrupted);
@@ -406,7 +526,7 @@ pub fn execute(
     cfg: &TrainConfig,
     out: &Path,
     force: bool,
-    on_update: impl FnMut(&rl_train::UpdateReport),
+    on_update: impl FnMut(&rl_train::UpdateReport, u64),
 ) -> Result<(), Failure> {
     let mut session = Session::start(cfg, out, force)?;
     match session.train(on_update)? {

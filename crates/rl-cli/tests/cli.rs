@@ -224,8 +224,8 @@ fn bad_input_is_a_usage_error_naming_the_value() {
             "unknown environment \"pong-v5\"",
         ),
         (
-            vec!["train", "--out", out, "--algo", "ppo"],
-            "unknown algorithm \"ppo\"",
+            vec!["train", "--out", out, "--algo", "dqn"],
+            "unknown algorithm \"dqn\"",
         ),
         (
             vec!["train", "--out", out, "--hidden", "64,0"],

@@ -119,9 +119,9 @@ fn cases() -> Vec<Case> {
         ),
         case("train --out {dir}/new --env cartpole-v0", 2, "CartPole-v1"),
         case(
-            "train --out {dir}/new --algo ppo",
+            "train --out {dir}/new --algo dqn",
             2,
-            "unknown algorithm \"ppo\": valid ones are reinforce, baseline",
+            "unknown algorithm \"dqn\": valid ones are reinforce, baseline, a2c, ppo",
         ),
         case(
             "train --out {dir}/new --hidden 64,0",
@@ -223,9 +223,9 @@ fn cases() -> Vec<Case> {
         ),
         with(
             "train --out {dir}/new --config {dir}/c.toml",
-            |d| write(d, "c.toml", b"algo = \"ppo\"\n"),
+            |d| write(d, "c.toml", b"algo = \"dqn\"\n"),
             2,
-            "expected `reinforce` or `baseline`",
+            "unknown algorithm \"dqn\"",
         ),
         with(
             "train --out {dir}/new --config {dir}/c.toml",
@@ -352,7 +352,7 @@ fn cases() -> Vec<Case> {
             "train --resume {run}",
             |d| edit(&ckpt(d), |b| b[8..12].copy_from_slice(&99u32.to_le_bytes())),
             2,
-            "format version 99; this rl reads version 1",
+            "format version 99; this rl reads version 2",
         ),
         with(
             "train --resume {run}",

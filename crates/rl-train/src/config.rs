@@ -1,11 +1,17 @@
 //! The training configuration: plain data, serialisable, validated once at the edge.
+//!
+//! A configuration is resolved in layers, lowest first: the learner's defaults
+//! ([`TrainConfig::for_algo`]: the lesson's for REINFORCE and the baseline, CleanRL's
+//! `ppo.py` for PPO, Stable-Baselines3's for A2C), the tuned preset for the (learner,
+//! environment) pair if one ships ([`crate::presets`]), a configuration file, then the
+//! command line's flags. [`TrainConfig::validate`] then checks every field once.
 
 use rl_core::{Advantage, EnvId};
 
 use crate::actor::Acting;
-use crate::loss::Objective;
+use crate::loss::{Objective, PolicyObjective, ValueObjective};
 use crate::optim::{OptimizerKind, OptimizerSettings};
-use rl_models::{Activation, ValueNetwork};
+use rl_models::{Activation, Init, ValueNetwork};
 use serde::{Deserialize, Serialize};
 
 /// The learner.
@@ -16,26 +22,30 @@ pub enum Algo {
     Reinforce,
     /// REINFORCE with a learned baseline: `A_t = G_t - V(s_t)`, plus the value loss.
     Baseline,
+    /// Stable-Baselines3's A2C: n-step rollouts over vectorised environments, GAE, one
+    /// gradient step per rollout.
+    A2c,
+    /// CleanRL's PPO: GAE, the clipped surrogate, epochs of shuffled minibatches.
+    Ppo,
 }
 
 impl Algo {
     /// Every learner, as `rl train --algo` names them.
-    pub const ALL: [Algo; 2] = [Algo::Reinforce, Algo::Baseline];
+    pub const ALL: [Algo; 4] = [Algo::Reinforce, Algo::Baseline, Algo::A2c, Algo::Ppo];
 
     /// The name used on the command line and in configs.
     pub fn name(self) -> &'static str {
         match self {
             Algo::Reinforce => "reinforce",
             Algo::Baseline => "baseline",
+            Algo::A2c => "a2c",
+            Algo::Ppo => "ppo",
         }
     }
 
-    /// The advantage estimator this learner uses.
-    pub fn advantage(self) -> Advantage {
-        match self {
-            Algo::Reinforce => Advantage::MonteCarlo,
-            Algo::Baseline => Advantage::Baseline,
-        }
+    /// Whether the budget is environment steps (`total_steps`) rather than episodes.
+    pub fn counts_steps(self) -> bool {
+        matches!(self, Algo::A2c | Algo::Ppo)
     }
 }
 
@@ -62,8 +72,11 @@ pub struct Recipe {
     /// The advantage estimator.
     pub estimator: Advantage,
     /// Passed to the estimator: the Monte-Carlo estimators normalise the returns over the
-    /// batch (the lesson's), TD and GAE the advantages.
+    /// batch (the lesson's).
     pub normalize_returns: bool,
+    /// Normalise each minibatch's advantages, `(A - mean) / (std + 1e-8)`, before the
+    /// loss (CleanRL's `norm_adv`, SB3's `normalize_advantage`).
+    pub norm_adv: bool,
     /// The loss.
     pub objective: Objective,
     /// Passes over the rollout.
@@ -83,7 +96,44 @@ impl Recipe {
     }
 }
 
-/// Everything a training run depends on. The defaults are the lesson's.
+/// `Option<f64>` in a configuration file as a number or `"none"` (TOML has no null), so
+/// that a file or a flag can switch off what a learner's defaults switch on.
+mod number_or_none {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(v: &Option<f64>, s: S) -> Result<S::Ok, S::Error> {
+        match v {
+            Some(x) => s.serialize_f64(*x),
+            None => s.serialize_str("none"),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<f64>, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Repr {
+            Number(f64),
+            Int(i64),
+            Text(String),
+        }
+        match Repr::deserialize(d)? {
+            Repr::Number(x) => Ok(Some(x)),
+            Repr::Int(x) => Ok(Some(x as f64)),
+            Repr::Text(t) if t == "none" => Ok(None),
+            Repr::Text(t) => Err(serde::de::Error::custom(format!(
+                "expected a number or \"none\", found {t:?}"
+            ))),
+        }
+    }
+}
+
+/// The default of a field that is absent when its key is (not the lesson's value).
+fn unset<T>() -> Option<T> {
+    None
+}
+
+/// Everything a training run depends on. [`Default`] is the lesson's configuration;
+/// [`TrainConfig::for_algo`] gives each learner's own defaults.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct TrainConfig {
@@ -91,26 +141,70 @@ pub struct TrainConfig {
     pub env: String,
     /// The learner.
     pub algo: Algo,
-    /// The one seed: environments, action sampling and weight initialisation.
+    /// The tuned preset these values started from, `learner/Environment` (set by
+    /// resolution, never read from a file).
+    pub preset: Option<String>,
+    /// The one seed: environments, action sampling, weight initialisation, minibatches.
     pub seed: u64,
-    /// Training stops after the update in which this many episodes have finished.
-    pub episodes: usize,
-    /// Hidden layer sizes of the trunk.
+    /// The budget of REINFORCE and the baseline: training stops after the update in
+    /// which this many episodes have finished. (A file without the key leaves it unset,
+    /// not at the lesson's 500: the layers of [`crate::presets::resolve`] supply it.)
+    #[serde(default = "unset")]
+    pub episodes: Option<usize>,
+    /// The budget of A2C and PPO, in environment steps (CleanRL's `total_timesteps`):
+    /// training stops after the update that reaches it.
+    pub total_steps: Option<u64>,
+    /// Hidden layer sizes of the trunk (and of a separate value network).
     pub hidden: Vec<usize>,
     /// The trunk's activation.
     pub activation: Activation,
-    /// Adam's learning rate.
+    /// Weight initialisation: `torch` (`nn.Linear`'s default, the lesson's) or
+    /// `orthogonal` (CleanRL's and SB3's for PPO and A2C).
+    pub init: Init,
+    /// Where the value function lives: `shared` (a head on the policy's trunk, the
+    /// lesson's) or `separate` (its own trunk, as CleanRL and SB3); vanilla REINFORCE has
+    /// none and ignores it.
+    pub value_network: ValueNetwork,
+    /// The optimiser: `adam` or `rmsprop`.
+    pub optimizer: OptimizerKind,
+    /// The learning rate.
     pub lr: f64,
+    /// Anneal the learning rate linearly to zero over the step budget (CleanRL's
+    /// `anneal_lr`, rl-zoo's `lin_` schedules).
+    pub anneal_lr: bool,
+    /// The optimiser's epsilon (PyTorch's Adam default 1e-8 for the lesson; 1e-5 for PPO
+    /// and A2C, as CleanRL and SB3).
+    pub optimizer_eps: f64,
+    /// RMSprop's smoothing constant.
+    pub rmsprop_alpha: f64,
     /// Discount factor.
     pub gamma: f64,
-    /// Weight of the value loss (baseline only).
+    /// The lambda of GAE (A2C and PPO).
+    pub gae_lambda: f64,
+    /// Weight of the value loss.
     pub vf_coef: f64,
     /// Weight of the entropy bonus.
     pub ent_coef: f64,
-    /// Per-batch return normalisation, `(G - mean) / (std + 1e-8)`.
+    /// Per-batch return normalisation, `(G - mean) / (std + 1e-8)` (REINFORCE and the
+    /// baseline).
     pub normalize_returns: bool,
-    /// Clip the global gradient norm to this value (PyTorch's `clip_grad_norm_`); off
-    /// when absent.
+    /// Per-minibatch advantage normalisation (A2C and PPO).
+    pub norm_adv: bool,
+    /// PPO's surrogate clipping coefficient (also the value clip with `clip_vloss`).
+    pub clip_coef: f64,
+    /// PPO: clip the value loss as the surrogate.
+    pub clip_vloss: bool,
+    /// PPO: stop an update's epochs once the approximate KL divergence of the last
+    /// minibatch exceeds this; `"none"` for never.
+    #[serde(with = "number_or_none")]
+    pub target_kl: Option<f64>,
+    /// PPO: passes over each rollout.
+    pub epochs: usize,
+    /// PPO: minibatches per pass; they must divide `steps_per_update`.
+    pub minibatches: usize,
+    /// Clip the global gradient norm to this value (PyTorch's `clip_grad_norm_`);
+    /// `"none"` for no clipping.
+    #[serde(with = "number_or_none")]
     pub max_grad_norm: Option<f64>,
     /// Number of vectorised environments.
     pub n_envs: usize,
@@ -118,12 +212,10 @@ pub struct TrainConfig {
     /// `episodes_per_update / n_envs`); ignored when `steps_per_update` is set.
     pub episodes_per_update: usize,
     /// A fixed number of steps per update, over all environments (each contributes
-    /// `steps_per_update / n_envs`); episodes cut at the end of a rollout are marked
-    /// truncated and continue in the next one.
+    /// `steps_per_update / n_envs`, SB3's and CleanRL's `n_steps`); episodes cut at the
+    /// end of a rollout are marked truncated and continue in the next one. A2C and PPO
+    /// always collect this way.
     pub steps_per_update: Option<usize>,
-    /// Where the baseline's value function lives: `shared` (the lesson) or `separate`;
-    /// vanilla REINFORCE has none and ignores it.
-    pub value_network: ValueNetwork,
     /// Where the policy runs during rollouts: `host` (fast) or `backend`.
     pub acting: Acting,
     /// The bandit's arm probabilities (`Bandit-v0` only; the lesson's when absent).
@@ -138,20 +230,34 @@ impl Default for TrainConfig {
         Self {
             env: "CartPole-v1".into(),
             algo: Algo::Baseline,
+            preset: None,
             seed: 0,
-            episodes: 500,
+            episodes: Some(500),
+            total_steps: None,
             hidden: vec![64, 64],
             activation: Activation::Tanh,
+            init: Init::Torch,
+            value_network: ValueNetwork::Shared,
+            optimizer: OptimizerKind::Adam,
             lr: 3e-3,
+            anneal_lr: false,
+            optimizer_eps: 1e-8,
+            rmsprop_alpha: 0.99,
             gamma: 0.99,
+            gae_lambda: 0.95,
             vf_coef: 0.5,
             ent_coef: 0.01,
             normalize_returns: true,
+            norm_adv: false,
+            clip_coef: 0.2,
+            clip_vloss: true,
+            target_kl: None,
+            epochs: 1,
+            minibatches: 1,
             max_grad_norm: None,
             n_envs: 1,
             episodes_per_update: 1,
             steps_per_update: None,
-            value_network: ValueNetwork::Shared,
             acting: Acting::Host,
             bandit_probs: None,
             checkpoint_every: 100,
@@ -164,7 +270,87 @@ impl Default for TrainConfig {
 #[error("invalid configuration: {0}")]
 pub struct ConfigError(pub String);
 
+/// Which learners use a field; a field set away from a learner's default for a learner
+/// that does not use it is an error, not a silent no-op.
+const ONLY_FOR: &[(&str, &[Algo])] = &[
+    ("episodes", &[Algo::Reinforce, Algo::Baseline]),
+    ("total_steps", &[Algo::A2c, Algo::Ppo]),
+    ("normalize_returns", &[Algo::Reinforce, Algo::Baseline]),
+    ("episodes_per_update", &[Algo::Reinforce, Algo::Baseline]),
+    ("anneal_lr", &[Algo::A2c, Algo::Ppo]),
+    ("gae_lambda", &[Algo::A2c, Algo::Ppo]),
+    ("norm_adv", &[Algo::A2c, Algo::Ppo]),
+    ("clip_coef", &[Algo::Ppo]),
+    ("clip_vloss", &[Algo::Ppo]),
+    ("target_kl", &[Algo::Ppo]),
+    ("epochs", &[Algo::Ppo]),
+    ("minibatches", &[Algo::Ppo]),
+];
+
+impl Algo {
+    /// Whether this learner reads the configuration field `name` (every field but the
+    /// few that belong to some learners only).
+    pub fn uses(self, name: &str) -> bool {
+        ONLY_FOR
+            .iter()
+            .find(|(field, _)| *field == name)
+            .is_none_or(|(_, users)| users.contains(&self))
+    }
+}
+
 impl TrainConfig {
+    /// The learner's own defaults: the lesson's for REINFORCE and the baseline, CleanRL
+    /// `ppo.py`'s for PPO, Stable-Baselines3's for A2C (with orthogonal initialisation and
+    /// a separate value network, as both ship them).
+    pub fn for_algo(algo: Algo) -> Self {
+        let lesson = TrainConfig {
+            algo,
+            ..TrainConfig::default()
+        };
+        match algo {
+            Algo::Reinforce | Algo::Baseline => lesson,
+            Algo::Ppo => TrainConfig {
+                episodes: None,
+                total_steps: Some(500_000),
+                init: Init::Orthogonal,
+                value_network: ValueNetwork::Separate,
+                lr: 2.5e-4,
+                anneal_lr: true,
+                optimizer_eps: 1e-5,
+                gae_lambda: 0.95,
+                normalize_returns: false,
+                norm_adv: true,
+                epochs: 4,
+                minibatches: 4,
+                max_grad_norm: Some(0.5),
+                n_envs: 4,
+                steps_per_update: Some(4 * 128),
+                ..lesson
+            },
+            Algo::A2c => TrainConfig {
+                episodes: None,
+                total_steps: Some(500_000),
+                init: Init::Orthogonal,
+                value_network: ValueNetwork::Separate,
+                optimizer: OptimizerKind::RmsProp,
+                lr: 7e-4,
+                optimizer_eps: 1e-5,
+                gae_lambda: 1.0,
+                ent_coef: 0.0,
+                normalize_returns: false,
+                max_grad_norm: Some(0.5),
+                steps_per_update: Some(5),
+                ..lesson
+            },
+        }
+    }
+
+    /// The field `name`'s value as TOML, for the messages of [`validate`](Self::validate).
+    fn field(&self, name: &str) -> Option<toml::Value> {
+        let table = toml::Table::try_from(self).ok()?;
+        table.get(name).cloned()
+    }
+
     /// Checks every field once; the training code trusts a validated config. The message
     /// names the field, the value and the allowed range.
     pub fn validate(&self) -> Result<EnvId, ConfigError> {
@@ -173,8 +359,35 @@ impl TrainConfig {
             .env
             .parse()
             .map_err(|e: rl_core::Error| ConfigError(format!("env: {e}")))?;
-        if self.episodes == 0 {
-            return err("episodes is 0: allowed 1 or more".into());
+        let algo = self.algo.name();
+        // Fields of other learners stay at this learner's defaults.
+        let defaults = TrainConfig::for_algo(self.algo);
+        for (name, users) in ONLY_FOR {
+            if !users.contains(&self.algo) && self.field(name) != defaults.field(name) {
+                let users: Vec<_> = users.iter().map(|a| a.name()).collect();
+                let shown = self
+                    .field(name)
+                    .map_or("set".to_string(), |v| format!("{v}"));
+                return err(format!(
+                    "{name} is {shown}, but {algo} does not use it (it applies to {})",
+                    users.join(" and ")
+                ));
+            }
+        }
+        match (self.algo.counts_steps(), self.episodes, self.total_steps) {
+            (false, None, _) => {
+                return err(format!(
+                    "episodes is not set: {algo} counts its budget in episodes"
+                ));
+            }
+            (true, _, None) => {
+                return err(format!(
+                    "total_steps is not set: {algo} counts its budget in environment steps"
+                ));
+            }
+            (false, Some(0), _) => return err("episodes is 0: allowed 1 or more".into()),
+            (true, _, Some(0)) => return err("total_steps is 0: allowed 1 or more".into()),
+            _ => {}
         }
         if !(self.lr.is_finite() && self.lr > 0.0) {
             return err(format!("lr is {}: allowed a finite number > 0", self.lr));
@@ -182,15 +395,49 @@ impl TrainConfig {
         if !(0.0..=1.0).contains(&self.gamma) {
             return err(format!("gamma is {}: allowed [0, 1]", self.gamma));
         }
+        if !(0.0..=1.0).contains(&self.gae_lambda) {
+            return err(format!("gae_lambda is {}: allowed [0, 1]", self.gae_lambda));
+        }
         for (name, v) in [("vf_coef", self.vf_coef), ("ent_coef", self.ent_coef)] {
             if !(v.is_finite() && v >= 0.0) {
                 return err(format!("{name} is {v}: allowed a finite number >= 0"));
             }
         }
-        if let Some(m) = self.max_grad_norm
-            && !(m.is_finite() && m > 0.0)
-        {
-            return err(format!("max_grad_norm is {m}: allowed a finite number > 0"));
+        if !(self.optimizer_eps.is_finite() && self.optimizer_eps > 0.0) {
+            return err(format!(
+                "optimizer_eps is {}: allowed a finite number > 0",
+                self.optimizer_eps
+            ));
+        }
+        if !(0.0..1.0).contains(&self.rmsprop_alpha) {
+            return err(format!(
+                "rmsprop_alpha is {}: allowed [0, 1)",
+                self.rmsprop_alpha
+            ));
+        }
+        if !(self.clip_coef.is_finite() && self.clip_coef > 0.0) {
+            return err(format!(
+                "clip_coef is {}: allowed a finite number > 0",
+                self.clip_coef
+            ));
+        }
+        for (name, v) in [
+            ("max_grad_norm", self.max_grad_norm),
+            ("target_kl", self.target_kl),
+        ] {
+            if let Some(m) = v
+                && !(m.is_finite() && m > 0.0)
+            {
+                return err(format!(
+                    "{name} is {m}: allowed a finite number > 0, or \"none\""
+                ));
+            }
+        }
+        if self.epochs == 0 {
+            return err("epochs is 0: allowed 1 or more".into());
+        }
+        if self.minibatches == 0 {
+            return err("minibatches is 0: allowed 1 or more".into());
         }
         if self.hidden.is_empty() || self.hidden.contains(&0) {
             return err(format!(
@@ -209,6 +456,17 @@ impl TrainConfig {
                 return err(format!(
                     "steps_per_update is {s}: allowed a positive multiple of n_envs ({})",
                     self.n_envs
+                ));
+            }
+            Some(s) if !s.is_multiple_of(self.minibatches) => {
+                return err(format!(
+                    "minibatches is {}: allowed a divisor of steps_per_update ({s})",
+                    self.minibatches
+                ));
+            }
+            None if self.algo.counts_steps() => {
+                return err(format!(
+                    "steps_per_update is not set: {algo} collects a fixed number of steps per update"
                 ));
             }
             None if self.episodes_per_update == 0
@@ -233,32 +491,68 @@ impl TrainConfig {
         Ok(id)
     }
 
+    /// The value network the model gets: none for vanilla REINFORCE.
+    pub fn model_value_network(&self) -> ValueNetwork {
+        match self.algo {
+            Algo::Reinforce => ValueNetwork::None,
+            _ => self.value_network,
+        }
+    }
+
     /// What the learner does with a rollout.
     pub fn recipe(&self) -> Recipe {
+        let gae = Advantage::Gae {
+            lambda: self.gae_lambda as f32,
+        };
+        let (estimator, objective) = match self.algo {
+            Algo::Reinforce => (Advantage::MonteCarlo, Objective::VANILLA),
+            Algo::Baseline => (Advantage::Baseline, Objective::VANILLA),
+            Algo::A2c => (gae, Objective::VANILLA),
+            Algo::Ppo => {
+                let clip = self.clip_coef as f32;
+                let objective = Objective {
+                    policy: PolicyObjective::Clipped { clip_coef: clip },
+                    value: ValueObjective::HalfMse {
+                        clip: self.clip_vloss.then_some(clip),
+                    },
+                };
+                (gae, objective)
+            }
+        };
         Recipe {
-            estimator: self.algo.advantage(),
-            normalize_returns: self.normalize_returns,
-            objective: Objective::VANILLA,
-            epochs: 1,
-            minibatches: 1,
+            estimator,
+            normalize_returns: !self.algo.counts_steps() && self.normalize_returns,
+            norm_adv: self.algo.counts_steps() && self.norm_adv,
+            objective,
+            epochs: self.epochs,
+            minibatches: self.minibatches,
         }
     }
 
     /// The optimiser and its hyperparameters.
     pub fn optimizer(&self) -> OptimizerSettings {
         OptimizerSettings {
-            kind: OptimizerKind::Adam,
-            eps: 1e-8,
-            alpha: 0.99,
+            kind: self.optimizer,
+            eps: self.optimizer_eps,
+            alpha: self.rmsprop_alpha,
         }
     }
 
-    /// The value network the model gets: none for vanilla REINFORCE.
-    pub fn model_value_network(&self) -> ValueNetwork {
-        match self.algo {
-            Algo::Reinforce => ValueNetwork::None,
-            Algo::Baseline => self.value_network,
+    /// The budget, with its unit (`"episodes"` or `"steps"`), of a validated
+    /// configuration.
+    pub fn budget(&self) -> (u64, &'static str) {
+        match (self.total_steps, self.episodes) {
+            (Some(steps), _) if self.algo.counts_steps() => (steps, "steps"),
+            (_, Some(episodes)) => (episodes as u64, "episodes"),
+            _ => (0, "episodes"),
         }
+    }
+
+    /// Updates in the run, when the budget is in steps (what `anneal_lr` spreads the
+    /// learning rate over): `ceil(total_steps / steps_per_update)`.
+    pub fn planned_updates(&self) -> Option<u64> {
+        let steps = self.steps_per_update? as u64;
+        Some(self.total_steps?.div_ceil(steps))
     }
 }
 
@@ -304,7 +598,7 @@ mod tests {
             ),
             (
                 TrainConfig {
-                    episodes: 0,
+                    episodes: Some(0),
                     ..Default::default()
                 },
                 "episodes is 0",
@@ -402,10 +696,186 @@ mod tests {
             assert_eq!(a.name().parse::<Algo>().unwrap(), a);
         }
         assert!(
-            "ppo"
+            "dqn"
                 .parse::<Algo>()
                 .unwrap_err()
-                .contains("reinforce, baseline")
+                .contains("reinforce, baseline, a2c, ppo")
         );
+    }
+
+    #[test]
+    fn every_learners_defaults_are_valid() {
+        for a in Algo::ALL {
+            let c = TrainConfig::for_algo(a);
+            assert_eq!(c.validate(), Ok(EnvId::CartPole), "{a:?}");
+        }
+        let ppo = TrainConfig::for_algo(Algo::Ppo);
+        // CleanRL's ppo.py.
+        assert_eq!(
+            (
+                ppo.lr,
+                ppo.n_envs,
+                ppo.steps_per_update,
+                ppo.epochs,
+                ppo.minibatches
+            ),
+            (2.5e-4, 4, Some(512), 4, 4)
+        );
+        assert_eq!(
+            (
+                ppo.gae_lambda,
+                ppo.clip_coef,
+                ppo.max_grad_norm,
+                ppo.optimizer_eps
+            ),
+            (0.95, 0.2, Some(0.5), 1e-5)
+        );
+        assert!(ppo.anneal_lr && ppo.norm_adv && ppo.clip_vloss && ppo.target_kl.is_none());
+        // Stable-Baselines3's A2C.
+        let a2c = TrainConfig::for_algo(Algo::A2c);
+        assert_eq!(
+            (a2c.optimizer, a2c.lr, a2c.rmsprop_alpha, a2c.optimizer_eps),
+            (OptimizerKind::RmsProp, 7e-4, 0.99, 1e-5)
+        );
+        assert_eq!((a2c.gae_lambda, a2c.steps_per_update), (1.0, Some(5)));
+        assert!(!a2c.norm_adv && !a2c.anneal_lr);
+    }
+
+    #[test]
+    fn the_new_learners_values_are_named_when_out_of_range_or_misapplied() {
+        let ppo = || TrainConfig::for_algo(Algo::Ppo);
+        let cases: Vec<(TrainConfig, &str)> = vec![
+            (
+                TrainConfig {
+                    clip_coef: 0.0,
+                    ..ppo()
+                },
+                "clip_coef is 0: allowed a finite number > 0",
+            ),
+            (
+                TrainConfig {
+                    clip_coef: -0.2,
+                    ..ppo()
+                },
+                "clip_coef is -0.2",
+            ),
+            (
+                TrainConfig {
+                    gae_lambda: 1.5,
+                    ..ppo()
+                },
+                "gae_lambda is 1.5: allowed [0, 1]",
+            ),
+            (
+                TrainConfig {
+                    gae_lambda: -0.1,
+                    ..ppo()
+                },
+                "gae_lambda is -0.1",
+            ),
+            (TrainConfig { epochs: 0, ..ppo() }, "epochs is 0"),
+            (
+                TrainConfig {
+                    minibatches: 0,
+                    ..ppo()
+                },
+                "minibatches is 0",
+            ),
+            (
+                TrainConfig {
+                    minibatches: 3,
+                    ..ppo()
+                },
+                "minibatches is 3: allowed a divisor of steps_per_update (512)",
+            ),
+            (
+                TrainConfig {
+                    target_kl: Some(0.0),
+                    ..ppo()
+                },
+                "target_kl is 0",
+            ),
+            (
+                TrainConfig {
+                    total_steps: Some(0),
+                    ..ppo()
+                },
+                "total_steps is 0",
+            ),
+            (
+                TrainConfig {
+                    total_steps: None,
+                    ..ppo()
+                },
+                "total_steps is not set",
+            ),
+            (
+                TrainConfig {
+                    episodes: Some(10),
+                    ..ppo()
+                },
+                "episodes is 10, but ppo does not use it (it applies to reinforce and baseline)",
+            ),
+            (
+                TrainConfig {
+                    steps_per_update: None,
+                    ..ppo()
+                },
+                "steps_per_update is not set: ppo collects",
+            ),
+            (
+                TrainConfig {
+                    optimizer_eps: 0.0,
+                    ..ppo()
+                },
+                "optimizer_eps is 0",
+            ),
+            (
+                TrainConfig {
+                    rmsprop_alpha: 1.0,
+                    ..ppo()
+                },
+                "rmsprop_alpha is 1: allowed [0, 1)",
+            ),
+            (
+                TrainConfig {
+                    normalize_returns: true,
+                    ..ppo()
+                },
+                "normalize_returns is true, but ppo does not use it",
+            ),
+            (
+                TrainConfig {
+                    epochs: 4,
+                    ..TrainConfig::for_algo(Algo::A2c)
+                },
+                "epochs is 4, but a2c does not use it (it applies to ppo)",
+            ),
+            (
+                TrainConfig {
+                    clip_coef: 0.3,
+                    ..TrainConfig::default()
+                },
+                "clip_coef is 0.3, but baseline does not use it",
+            ),
+            (
+                TrainConfig {
+                    total_steps: Some(100),
+                    ..TrainConfig::default()
+                },
+                "total_steps is 100, but baseline does not use it (it applies to a2c and ppo)",
+            ),
+            (
+                TrainConfig {
+                    anneal_lr: true,
+                    ..TrainConfig::default()
+                },
+                "anneal_lr is true, but baseline does not use it",
+            ),
+        ];
+        for (cfg, want) in cases {
+            let e = cfg.validate().unwrap_err().to_string();
+            assert!(e.contains(want), "{e:?} should contain {want:?}");
+        }
     }
 }

@@ -13,8 +13,8 @@ use burn::optim::GradientsParams;
 use burn::prelude::*;
 use burn::record::{FullPrecisionSettings, NamedMpkBytesRecorder, Recorder};
 use burn::tensor::backend::AutodiffBackend;
-use rl_core::rng::{self, Rng};
-use rl_core::{AnyEnv, Bandit, Batch, Env, EnvId, VecEnv, VecEnvState};
+use rl_core::rng::{self, Rng, RngExt};
+use rl_core::{AnyEnv, Bandit, Batch, Env, EnvId, VecEnv, VecEnvState, normalize_in_place};
 use rl_models::{ActionBatch, ActionHead, ActorCritic, ActorCriticConfig, Evaluation, read_f32};
 use serde::{Deserialize, Serialize};
 
@@ -29,6 +29,7 @@ use crate::rollout::{Counters, Minibatch, Plan, Rollout};
 const STREAM_ENVS: u64 = 0;
 const STREAM_ACTIONS: u64 = 1;
 const STREAM_INIT: u64 = 2;
+const STREAM_MINIBATCHES: u64 = 3;
 
 /// Errors of training.
 #[derive(Debug, thiserror::Error)]
@@ -123,6 +124,8 @@ pub struct Learner<B: AutodiffBackend> {
     envs: VecEnv<AnyEnv>,
     /// Action sampling.
     rng: Rng,
+    /// Minibatch shuffling.
+    shuffle_rng: Rng,
     rollout: Rollout,
     minibatch: Minibatch,
     counters: Counters,
@@ -149,6 +152,7 @@ pub struct LearnerState {
     /// Seconds spent training (timing only: it never changes a result).
     pub elapsed: f64,
     rng: Rng,
+    shuffle_rng: Rng,
     envs: VecEnvState<AnyEnv>,
     dirty: Vec<bool>,
     /// The network's Burn record (named MessagePack, full precision).
@@ -200,6 +204,7 @@ pub fn model_config(cfg: &TrainConfig, env_id: EnvId) -> ActorCriticConfig {
     )
     .with_hidden(cfg.hidden.clone())
     .with_activation(cfg.activation)
+    .with_init(cfg.init)
     .with_value(cfg.model_value_network())
 }
 
@@ -209,6 +214,7 @@ struct Parts<B: AutodiffBackend> {
     optim: Optim<B>,
     envs: VecEnv<AnyEnv>,
     rng: Rng,
+    shuffle_rng: Rng,
     dirty: Vec<bool>,
     counters: Counters,
     updates: u64,
@@ -231,6 +237,7 @@ impl<B: AutodiffBackend> Learner<B> {
             optim: Optim::new(cfg.optimizer()),
             envs,
             rng: rng::seeded(rng::stream(cfg.seed, STREAM_ACTIONS)),
+            shuffle_rng: rng::seeded(rng::stream(cfg.seed, STREAM_MINIBATCHES)),
             dirty: vec![false; cfg.n_envs],
             counters: Counters::default(),
             updates: 0,
@@ -268,6 +275,7 @@ impl<B: AutodiffBackend> Learner<B> {
             optim,
             envs,
             rng: state.rng,
+            shuffle_rng: state.shuffle_rng,
             dirty: state.dirty,
             counters: Counters {
                 episodes: state.episodes,
@@ -293,6 +301,7 @@ impl<B: AutodiffBackend> Learner<B> {
             optim: p.optim,
             envs: p.envs,
             rng: p.rng,
+            shuffle_rng: p.shuffle_rng,
             rollout: Rollout::with_dirty(p.dirty, model_cfg.obs_dim),
             minibatch: Minibatch::default(),
             counters: p.counters,
@@ -315,6 +324,7 @@ impl<B: AutodiffBackend> Learner<B> {
             updates: self.updates,
             elapsed: self.elapsed(),
             rng: self.rng.clone(),
+            shuffle_rng: self.shuffle_rng.clone(),
             envs: self.envs.state(),
             dirty: self.rollout.dirty().to_vec(),
             model,
@@ -352,9 +362,22 @@ impl<B: AutodiffBackend> Learner<B> {
         self.counters.episodes
     }
 
-    /// Whether the episode budget is spent.
+    /// Environment steps taken so far.
+    pub fn env_steps(&self) -> u64 {
+        self.counters.env_steps
+    }
+
+    /// How much of the budget is spent, in its unit (see [`TrainConfig::budget`]).
+    pub fn progress(&self) -> u64 {
+        match self.cfg.budget().1 {
+            "steps" => self.counters.env_steps,
+            _ => self.counters.episodes,
+        }
+    }
+
+    /// Whether the budget (episodes, or environment steps) is spent.
     pub fn is_done(&self) -> bool {
-        self.counters.episodes >= self.cfg.episodes as u64
+        self.progress() >= self.cfg.budget().0
     }
 
     /// Trains until the budget is spent or `on_update` breaks.
@@ -426,17 +449,25 @@ impl<B: AutodiffBackend> Learner<B> {
 
         // Epochs of minibatch steps.
         let lr = self.learning_rate();
-        let mut stats = Stats::default();
-        let mut epochs = 0;
         let coefs = LossCoefs {
             vf_coef: self.cfg.vf_coef as f32,
             ent_coef: self.cfg.ent_coef as f32,
         };
+        let mut rows = all;
+        let mut stats = Stats::default();
+        let mut epochs = 0;
         for _ in 0..recipe.epochs {
             epochs += 1;
-            for rows in all.chunks(n / recipe.minibatches) {
+            if single.is_none() {
+                shuffle(&mut rows, &mut self.shuffle_rng);
+            }
+            let mut last_kl = None;
+            for mb in rows.chunks(n / recipe.minibatches) {
                 // Loss.
-                self.rollout.gather(rows, &mut self.minibatch);
+                self.rollout.gather(mb, &mut self.minibatch);
+                if recipe.norm_adv {
+                    normalize_in_place(&mut self.minibatch.advantages);
+                }
                 let eval = match single.take() {
                     Some(eval) => eval,
                     None => {
@@ -452,7 +483,15 @@ impl<B: AutodiffBackend> Learner<B> {
                     clip_global_norm::<B, _>(&self.model, &mut grads, m as f32, &self.device)
                 });
                 self.model = self.optim.step(lr, self.model.clone(), grads);
+                last_kl = l.diagnostics.as_ref().map(|d| d.approx_kl.clone().inner());
                 stats.add(&l, grad_norm);
+            }
+            // CleanRL's early stop: the last minibatch's KL estimate, read only when a
+            // target is set.
+            if let (Some(target), Some(kl)) = (self.cfg.target_kl, last_kl)
+                && f64::from(read_f32(kl)[0]) > target
+            {
+                break;
             }
         }
 
@@ -497,9 +536,17 @@ impl<B: AutodiffBackend> Learner<B> {
         }
     }
 
-    /// The learning rate of the current update.
+    /// The learning rate of the current update: with `anneal_lr`, CleanRL's
+    /// `lr * (1 - (update - 1) / updates)`, which depends on the update's number only (so
+    /// a resumed run continues the schedule exactly).
     fn learning_rate(&self) -> f64 {
-        self.cfg.lr
+        match (self.cfg.anneal_lr, self.cfg.planned_updates()) {
+            (true, Some(total)) => {
+                let frac = 1.0 - (self.updates - 1) as f64 / total.max(1) as f64;
+                self.cfg.lr * frac.max(0.0)
+            }
+            _ => self.cfg.lr,
+        }
     }
 
     /// `log pi_old` and `V_old` of every step of the rollout, from the inference network
@@ -587,6 +634,15 @@ impl<B: AutodiffBackend> Learner<B> {
                 .then(|| t(&mb.old_log_probs)),
             old_values: objective.needs_old_values().then(|| t(&mb.old_values)),
         }
+    }
+}
+
+/// Fisher-Yates, drawing from `rng` (numpy's `shuffle` in CleanRL; any fixed algorithm
+/// does, since the draws are ours).
+fn shuffle(rows: &mut [usize], rng: &mut Rng) {
+    for i in (1..rows.len()).rev() {
+        let j = rng.random_range(0..=i);
+        rows.swap(i, j);
     }
 }
 

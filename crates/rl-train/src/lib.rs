@@ -15,6 +15,7 @@ pub mod grad_clip;
 mod learner;
 pub mod loss;
 mod optim;
+pub mod presets;
 pub mod rollout;
 
 pub use actor::{Acting, Actor, head_for};

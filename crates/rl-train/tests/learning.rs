@@ -25,7 +25,7 @@ fn check_improves(algo: Algo) {
         let cfg = TrainConfig {
             algo,
             seed,
-            episodes: 200,
+            episodes: Some(200),
             ..TrainConfig::default()
         };
         let (first, last) = first_and_last(cfg, 25);
