@@ -1,4 +1,5 @@
-//! `rl bench`: training throughput, updates included.
+//! `rl bench`: training throughput, updates included: environment steps per second and
+//! gradient samples (rows through a forward and backward pass) per second.
 
 use std::time::Instant;
 
@@ -22,28 +23,60 @@ pub struct BenchArgs {
     /// Steps per update of the batched configuration.
     #[arg(long, default_value_t = 2048)]
     steps_per_update: usize,
+    /// Environment steps of the PPO and A2C configurations [default: their presets'].
+    #[arg(long)]
+    total_steps: Option<u64>,
     /// Seed.
     #[arg(long, default_value_t = 0)]
     seed: u64,
 }
 
-fn measure(cfg: TrainConfig, max_updates: usize) -> Result<(u64, f64, f64), Failure> {
+/// What a measured run did.
+struct Measured {
+    steps: u64,
+    secs: f64,
+    /// Rows through a forward and backward pass.
+    samples: u64,
+    /// Mean return of the last 100 episodes.
+    mean: f64,
+}
+
+impl Measured {
+    fn rates(&self) -> String {
+        format!(
+            "{} steps in {:.2} s = {:.0} steps/s, {:.0} gradient samples/s",
+            self.steps,
+            self.secs,
+            self.steps as f64 / self.secs,
+            self.samples as f64 / self.secs
+        )
+    }
+}
+
+fn measure(cfg: TrainConfig, max_updates: usize) -> Result<Measured, Failure> {
     let mut learner = Learner::<TrainBackend>::new(cfg, device()).map_err(crate::train::failure)?;
     let start = Instant::now();
-    let mut steps = 0;
+    let (mut steps, mut samples) = (0, 0);
     let mut returns = Vec::new();
     for _ in 0..max_updates {
         if learner.is_done() {
             break;
         }
+        let before = learner.env_steps();
         let r = learner.update().map_err(crate::train::failure)?;
+        samples += (r.env_steps - before) * r.epochs as u64;
         steps = r.env_steps;
         returns.extend(r.episodes.iter().map(|e| e.episodic_return));
     }
     let secs = start.elapsed().as_secs_f64();
     let tail = &returns[returns.len().saturating_sub(100)..];
     let mean = tail.iter().sum::<f64>() / tail.len().max(1) as f64;
-    Ok((steps, secs, mean))
+    Ok(Measured {
+        steps,
+        secs,
+        samples,
+        mean,
+    })
 }
 
 pub fn run(args: BenchArgs) -> Result<(), Failure> {
@@ -56,28 +89,51 @@ pub fn run(args: BenchArgs) -> Result<(), Failure> {
             episodes: Some(args.episodes),
             ..TrainConfig::default()
         };
-        let (steps, secs, mean) = measure(cfg, usize::MAX)?;
+        let m = measure(cfg, usize::MAX)?;
         crate::outln!(
-            "(a) lesson defaults, {:<9} 1 env, update per episode, {} episodes: {steps} steps in {secs:.2} s = {:.0} steps/s (last-100 mean return {mean:.1})",
+            "(a) lesson defaults, {:<9} 1 env, update per episode, {} episodes: {} (last-100 mean return {:.1})",
             algo.name(),
             args.episodes,
-            steps as f64 / secs
+            m.rates(),
+            m.mean
         )?;
     }
     let cfg = TrainConfig {
         algo: Algo::Baseline,
         seed: args.seed,
-        episodes: Some(usize::MAX),
+        episodes: Some(i64::MAX as usize),
         n_envs: args.n_envs,
         steps_per_update: Some(args.steps_per_update),
         ..TrainConfig::default()
     };
-    let (steps, secs, _) = measure(cfg, args.updates)?;
+    let m = measure(cfg, args.updates)?;
     crate::outln!(
-        "(b) batched, baseline, {} envs, {} steps per update, {} updates: {steps} steps in {secs:.2} s = {:.0} steps/s",
+        "(b) batched, baseline, {} envs, {} steps per update, {} updates: {}",
         args.n_envs,
         args.steps_per_update,
         args.updates,
-        steps as f64 / secs
-    )
+        m.rates()
+    )?;
+    for (label, algo) in [("(c)", Algo::Ppo), ("(d)", Algo::A2c)] {
+        let mut cfg = rl_train::presets::resolve(None, Some(algo), Some("CartPole-v1"), true)
+            .map_err(|e| Failure::Runtime(e.into()))?;
+        cfg.seed = args.seed;
+        if let Some(s) = args.total_steps {
+            cfg.total_steps = Some(s);
+        }
+        cfg.validate().map_err(|e| Failure::Usage(e.into()))?;
+        let m = measure(cfg.clone(), usize::MAX)?;
+        crate::outln!(
+            "{label} {} preset ({}), {} envs, {} steps per update, {} epochs x {} minibatches: {} (last-100 mean return {:.1})",
+            algo.name(),
+            cfg.preset.as_deref().unwrap_or("none"),
+            cfg.n_envs,
+            cfg.steps_per_update.unwrap_or(0),
+            cfg.epochs,
+            cfg.minibatches,
+            m.rates(),
+            m.mean
+        )?;
+    }
+    Ok(())
 }

@@ -345,10 +345,25 @@ impl TrainConfig {
         }
     }
 
-    /// The field `name`'s value as TOML, for the messages of [`validate`](Self::validate).
-    fn field(&self, name: &str) -> Option<toml::Value> {
-        let table = toml::Table::try_from(self).ok()?;
-        table.get(name).cloned()
+    /// The value of the learner-specific field `name` (one of [`ONLY_FOR`]'s) as written
+    /// in a configuration file, for comparison and messages.
+    fn field(&self, name: &str) -> String {
+        let opt = |v: Option<f64>| v.map_or("\"none\"".to_string(), |v| v.to_string());
+        match name {
+            "episodes" => self.episodes.map_or("unset".into(), |v| v.to_string()),
+            "total_steps" => self.total_steps.map_or("unset".into(), |v| v.to_string()),
+            "normalize_returns" => self.normalize_returns.to_string(),
+            "episodes_per_update" => self.episodes_per_update.to_string(),
+            "anneal_lr" => self.anneal_lr.to_string(),
+            "gae_lambda" => self.gae_lambda.to_string(),
+            "norm_adv" => self.norm_adv.to_string(),
+            "clip_coef" => self.clip_coef.to_string(),
+            "clip_vloss" => self.clip_vloss.to_string(),
+            "target_kl" => opt(self.target_kl),
+            "epochs" => self.epochs.to_string(),
+            "minibatches" => self.minibatches.to_string(),
+            other => unreachable!("{other} is not a learner-specific field"),
+        }
     }
 
     /// Checks every field once; the training code trusts a validated config. The message
@@ -365,11 +380,9 @@ impl TrainConfig {
         for (name, users) in ONLY_FOR {
             if !users.contains(&self.algo) && self.field(name) != defaults.field(name) {
                 let users: Vec<_> = users.iter().map(|a| a.name()).collect();
-                let shown = self
-                    .field(name)
-                    .map_or("set".to_string(), |v| format!("{v}"));
                 return err(format!(
-                    "{name} is {shown}, but {algo} does not use it (it applies to {})",
+                    "{name} is {}, but {algo} does not use it (it applies to {})",
+                    self.field(name),
                     users.join(" and ")
                 ));
             }
@@ -385,9 +398,21 @@ impl TrainConfig {
                     "total_steps is not set: {algo} counts its budget in environment steps"
                 ));
             }
-            (false, Some(0), _) => return err("episodes is 0: allowed 1 or more".into()),
-            (true, _, Some(0)) => return err("total_steps is 0: allowed 1 or more".into()),
             _ => {}
+        }
+        // Counts are written to config.toml, whose integers are 64-bit signed.
+        const MAX: u64 = i64::MAX as u64;
+        for (name, v, min) in [
+            ("episodes", self.episodes.map(|e| e as u64), 1),
+            ("total_steps", self.total_steps, 1),
+            ("seed", Some(self.seed), 0),
+            ("checkpoint_every", Some(self.checkpoint_every), 1),
+        ] {
+            if let Some(v) = v
+                && !(min..=MAX).contains(&v)
+            {
+                return err(format!("{name} is {v}: allowed {min} to {MAX}"));
+            }
         }
         if !(self.lr.is_finite() && self.lr > 0.0) {
             return err(format!("lr is {}: allowed a finite number > 0", self.lr));
