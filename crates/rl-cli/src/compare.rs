@@ -13,7 +13,7 @@ use rl_train::{Algo, TrainConfig};
 
 use crate::plot::{PlotData, Series, draw_all};
 use crate::run_dir::RunInfo;
-use crate::stats::{Summary, across_seeds, summarize, table};
+use crate::stats::{Axis, EVAL_EPISODES, Run, Summary, bands, spread, summarize, table};
 use crate::train::{HyperArgs, execute};
 use crate::{Failure, emit, usage};
 
@@ -61,7 +61,6 @@ pub fn compare(args: CompareArgs) -> Result<(), Failure> {
             "rl compare takes --algos and --seeds, not --algo or --seed"
         )));
     }
-    let base = args.hyper.resolve(args.config.as_deref())?;
     if args.out.join("summary.md").exists() && !args.force {
         return Err(Failure::Usage(anyhow!(
             "{} already holds a comparison: choose another --out, or pass --force to overwrite it",
@@ -70,20 +69,31 @@ pub fn compare(args: CompareArgs) -> Result<(), Failure> {
     }
     let mut algos = args.algos.clone();
     algos.dedup();
-    let runs: Vec<(TrainConfig, PathBuf)> = algos
-        .iter()
-        .flat_map(|&algo| (0..args.seeds).map(move |seed| (algo, seed)))
-        .map(|(algo, seed)| {
+    // A flag applies to the compared learners that use it; one that none uses is a
+    // mistake, not a no-op.
+    for flag in args.hyper.given() {
+        if !algos.iter().any(|a| a.uses(flag)) {
+            let names: Vec<_> = algos.iter().map(|a| a.name()).collect();
+            return Err(Failure::Usage(anyhow!(
+                "--{} is not used by {} (see rl train --help)",
+                flag.replace('_', "-"),
+                names.join(" or ")
+            )));
+        }
+    }
+    // Each learner from its own defaults and preset, then the file and the flags.
+    let mut runs: Vec<(TrainConfig, PathBuf)> = Vec::new();
+    for &algo in &algos {
+        let mut base = args.hyper.resolve_for(args.config.as_deref(), Some(algo))?;
+        args.hyper.apply(&mut base, true);
+        for seed in 0..args.seeds {
             let cfg = TrainConfig {
-                algo,
                 seed,
                 ..base.clone()
             };
-            (cfg, args.out.join(format!("{}-seed{seed}", algo.name())))
-        })
-        .collect();
-    for (cfg, _) in &runs {
-        cfg.validate().map_err(|e| Failure::Usage(e.into()))?;
+            cfg.validate().map_err(|e| Failure::Usage(e.into()))?;
+            runs.push((cfg, args.out.join(format!("{}-seed{seed}", algo.name()))));
+        }
     }
 
     // Train every (learner, seed) pair, up to `jobs` at a time. Each run is exactly
@@ -146,11 +156,33 @@ pub fn plot(args: PlotArgs) -> Result<(), Failure> {
     report(&args.dir)
 }
 
-/// Reads every run of a comparison folder: the learner, seed and returns of each.
+/// A CSV column's values, found by its header; `None` if the file or the column is
+/// missing, an error if a row does not parse.
+fn column<T: std::str::FromStr>(path: &Path, name: &str) -> anyhow::Result<Option<Vec<T>>> {
+    let Ok(mut reader) = csv::Reader::from_path(path) else {
+        return Ok(None);
+    };
+    let Some(i) = reader.headers()?.iter().position(|h| h == name) else {
+        return Ok(None);
+    };
+    let mut out = Vec::new();
+    for (row, rec) in reader.records().enumerate() {
+        let rec = rec.with_context(|| format!("{}: row {}", path.display(), row + 2))?;
+        let v = rec.get(i).and_then(|v| v.parse().ok()).with_context(|| {
+            format!("{}: row {} has no numeric {name}", path.display(), row + 2)
+        })?;
+        out.push(v);
+    }
+    Ok(Some(out))
+}
+
+/// Reads every run of a comparison folder: the learner, seed, per-episode returns, steps
+/// and times of each, and the greedy evaluation of its final policy.
 pub fn load(dir: &Path) -> anyhow::Result<PlotData> {
     let entries = fs::read_dir(dir).with_context(|| format!("cannot read {}", dir.display()))?;
     let mut env: Option<String> = None;
     let mut series: Vec<Series> = Vec::new();
+    let mut steps_budget = false;
     let mut subdirs: Vec<PathBuf> = entries
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| p.join("config.toml").exists())
@@ -166,24 +198,50 @@ pub fn load(dir: &Path) -> anyhow::Result<PlotData> {
             ),
             _ => env = Some(id.name().to_string()),
         }
+        steps_budget |= info.train.algo.counts_steps();
         let returns = crate::run_dir::episodic_returns(&run)?;
         if returns.is_empty() {
             bail!("{} holds no episode", run.join("metrics.csv").display());
         }
+        let metrics = run.join("metrics.csv");
+        let steps: Vec<u64> = column(&metrics, "env_steps")?
+            .with_context(|| format!("{} has no env_steps column", metrics.display()))?;
+        let wall: Option<Vec<f64>> = column(&run.join("timing.csv"), "wall_time")
+            .ok()
+            .flatten()
+            .filter(|w: &Vec<f64>| w.len() == returns.len());
+        let eval = run
+            .join("model.mpk")
+            .exists()
+            .then(|| crate::eval::returns(&run, EVAL_EPISODES, 0, true))
+            .transpose()?
+            .map(|r| spread(&r).mean);
         let algo = info.train.algo.name().to_string();
+        let r = Run {
+            seed: info.train.seed,
+            returns,
+            steps,
+            wall,
+            eval,
+        };
         match series.iter_mut().find(|s| s.algo == algo) {
-            Some(s) => s.runs.push((info.train.seed, returns)),
+            Some(s) => s.runs.push(r),
             None => series.push(Series {
                 algo,
-                runs: vec![(info.train.seed, returns)],
+                runs: vec![r],
             }),
         }
     }
     let env = env.with_context(|| format!("{} holds no run (no */config.toml)", dir.display()))?;
     for s in &mut series {
-        s.runs.sort_by_key(|(seed, _)| *seed);
+        s.runs.sort_by_key(|r| r.seed);
     }
-    Ok(PlotData { env, series })
+    let axis = if steps_budget {
+        Axis::Steps
+    } else {
+        Axis::Episodes
+    };
+    Ok(PlotData { env, axis, series })
 }
 
 /// Aggregates, summarises and plots a comparison folder.
@@ -192,25 +250,32 @@ fn report(dir: &Path) -> Result<(), Failure> {
     let mut csv_out =
         csv::Writer::from_path(dir.join("aggregate.csv")).context("cannot create aggregate.csv")?;
     csv_out
-        .write_record(["algo", "episode", "mean", "std", "min", "max", "seeds"])
+        .write_record([
+            "algo",
+            data.axis.name(),
+            "mean",
+            "std",
+            "min",
+            "max",
+            "seeds",
+        ])
         .context("writing aggregate.csv")?;
     let mut summaries: Vec<Summary> = Vec::new();
     for s in &data.series {
-        let curves: Vec<Vec<f64>> = s.runs.iter().map(|(_, r)| r.clone()).collect();
-        for (e, st) in across_seeds(&curves).iter().enumerate() {
+        for (x, st) in bands(&s.runs, data.axis, WINDOW) {
             csv_out
                 .write_record([
                     s.algo.clone(),
-                    (e + 1).to_string(),
+                    x.to_string(),
                     st.mean.to_string(),
                     st.std.to_string(),
                     st.min.to_string(),
                     st.max.to_string(),
-                    curves.len().to_string(),
+                    s.runs.len().to_string(),
                 ])
                 .context("writing aggregate.csv")?;
         }
-        summaries.push(summarize(&s.algo, &curves, WINDOW, THRESHOLD));
+        summaries.push(summarize(&s.algo, &s.runs, WINDOW, THRESHOLD));
     }
     csv_out.flush().context("writing aggregate.csv")?;
     let text = format!("# {}\n\n{}", data.env, table(&summaries, WINDOW, THRESHOLD));

@@ -7,20 +7,19 @@
 mod bench;
 mod compare;
 mod credit;
+mod eval;
+mod export;
 mod plot;
 mod run_dir;
 mod stats;
 mod train;
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{Context, Result};
-use clap::{Args, Parser, Subcommand};
-use rl_core::rng;
-use rl_core::{Env, EnvId, VecEnv};
-use rl_models::backend::{Backend, device};
-use rl_train::{Actor, Algo};
+use clap::{Parser, Subcommand};
+use rl_core::{Env, EnvId};
+use rl_train::Algo;
 
 /// See the workspace Cargo.toml for why (measured with `rl bench`).
 #[global_allocator]
@@ -40,11 +39,11 @@ enum Command {
     /// checkpoint.bin and model.mpk into --out.
     Train(Box<train::TrainArgs>),
     /// Evaluate a trained agent: mean and std of the return over seeded episodes.
-    Eval(EvalArgs),
+    Eval(eval::EvalArgs),
     /// List the environments with their spaces and time limits.
     Envs,
     /// Export a trained policy as safetensors in PyTorch's layout.
-    Export(ExportArgs),
+    Export(export::ExportArgs),
     /// Measure training throughput (environment steps per second, updates included).
     Bench(bench::BenchArgs),
     /// Train several learners over several seeds; aggregate, summarise and plot.
@@ -53,35 +52,6 @@ enum Command {
     Plot(compare::PlotArgs),
     /// Play one episode with a trained model and print the lesson's credit table.
     Credit(credit::CreditArgs),
-}
-
-#[derive(Debug, Args)]
-struct EvalArgs {
-    /// The run folder written by `rl train`.
-    #[arg(long)]
-    model: PathBuf,
-    /// Number of episodes.
-    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u64).range(1..))]
-    episodes: u64,
-    /// Take the most likely action (the mean for Gaussian policies) instead of sampling.
-    #[arg(long)]
-    greedy: bool,
-    /// Seed of the evaluation episodes and action sampling.
-    #[arg(long, default_value_t = 0)]
-    seed: u64,
-}
-
-#[derive(Debug, Args)]
-struct ExportArgs {
-    /// The run folder written by `rl train`.
-    #[arg(long)]
-    model: PathBuf,
-    /// The safetensors file to write.
-    #[arg(long)]
-    out: PathBuf,
-    /// Overwrite --out if it exists.
-    #[arg(long)]
-    force: bool,
 }
 
 /// A failure, with the exit code it maps to.
@@ -139,9 +109,9 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Train(args) => train::run(*args),
-        Command::Eval(args) => eval(args),
+        Command::Eval(args) => eval::run(args),
         Command::Envs => envs(),
-        Command::Export(args) => export(args),
+        Command::Export(args) => export::run(args),
         Command::Bench(args) => bench::run(args),
         Command::Compare(args) => compare::compare(*args),
         Command::Plot(args) => compare::plot(args),
@@ -180,68 +150,6 @@ fn envs() -> Result<(), Failure> {
     }
     text += &format!("\nalgorithms: {}\n", Algo::ALL.map(|a| a.name()).join(", "));
     emit(&text)
-}
-
-fn eval(args: EvalArgs) -> Result<(), Failure> {
-    let dev = device();
-    let (_, env_id, model) = usage(run_dir::load_run::<Backend>(&args.model, &dev))?;
-    let obs_dim = env_id.make().spec().observation_space.flat_dim();
-    let mut actor = Actor::new(model, obs_dim, rl_train::Acting::Host);
-    let mut envs = VecEnv::from_fn(1, |_| env_id.make()).context("environment")?;
-    envs.reset(args.seed);
-    let mut r = rng::seeded(rng::stream(args.seed, 1));
-    let mut returns = Vec::with_capacity(args.episodes as usize);
-    while (returns.len() as u64) < args.episodes {
-        let actions = actor.act(envs.observations(), &mut r, args.greedy, &dev);
-        envs.step(actions).context("stepping the environment")?;
-        returns.extend(envs.finished().iter().map(|e| e.episodic_return));
-    }
-    let stats::Spread { mean, std, .. } = stats::spread(&returns);
-    let how = if args.greedy { "greedy" } else { "sampled" };
-    outln!(
-        "{}: {} episodes ({how} actions, seed {}): return {mean:.2} ± {std:.2}",
-        env_id,
-        returns.len(),
-        args.seed
-    )
-}
-
-fn export(args: ExportArgs) -> Result<(), Failure> {
-    if args.out.exists() && !args.force {
-        return Err(Failure::Usage(anyhow::anyhow!(
-            "{} exists: pass --force to overwrite it",
-            args.out.display()
-        )));
-    }
-    let dev = device();
-    let (info, env_id, model) = usage(run_dir::load_run::<Backend>(&args.model, &dev))?;
-    let spec = env_id.make().spec();
-    let cfg = rl_train::model_config(&info.train, env_id);
-    let (head, width) = match cfg.action {
-        rl_models::ActionHead::Categorical { n_actions } => ("categorical", n_actions),
-        rl_models::ActionHead::Gaussian { action_dim } => ("gaussian", action_dim),
-    };
-    let meta = [
-        ("format", "pytorch".to_string()),
-        ("env", spec.id.to_string()),
-        ("activation", info.train.activation.name().to_string()),
-        ("hidden", format!("{:?}", info.train.hidden)),
-        ("obs_dim", cfg.obs_dim.to_string()),
-        ("action_head", head.to_string()),
-        ("action_dim", width.to_string()),
-        ("value_network", format!("{:?}", cfg.value).to_lowercase()),
-    ];
-    let bytes = model
-        .to_safetensors(meta.into_iter().map(|(k, v)| (k.to_string(), v)).collect())
-        .context("serialising the policy")?;
-    std::fs::write(&args.out, bytes)
-        .with_context(|| format!("cannot write {}", args.out.display()))?;
-    outln!(
-        "wrote {} ({} policy for {}, PyTorch layout)",
-        args.out.display(),
-        head,
-        spec.id
-    )
 }
 
 /// Reads `--config FILE.toml`: a table of `[train]` keys, checked when it is layered over

@@ -1,5 +1,6 @@
 //! The lesson's two plots, as PNG and SVG: (a) return per episode of every learner for
-//! one seed, (b) mean ± std across seeds. Both with a 100-episode moving average.
+//! one seed, (b) mean ± std across seeds. Both with a 100-episode moving average, against
+//! the episode, or against environment steps when a learner's budget is in steps.
 //!
 //! The font is DejaVu Sans, embedded in the binary (`assets/`), so the plots render on
 //! a machine without any system font.
@@ -13,7 +14,7 @@ use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
 use plotters::style::FontStyle;
 
-use crate::stats::{across_seeds, moving_average};
+use crate::stats::{Axis, Run, bands, moving_average};
 
 const FONT: &str = "sans-serif";
 const SIZE: (u32, u32) = (1100, 650);
@@ -38,13 +39,13 @@ fn register_font() {
     });
 }
 
-/// One learner's curves: per seed, the return of every episode.
+/// One learner's runs, sorted by seed.
 #[derive(Debug, Clone)]
 pub struct Series {
     /// The learner's name.
     pub algo: String,
-    /// `(seed, returns)`, sorted by seed.
-    pub runs: Vec<(u64, Vec<f64>)>,
+    /// One per seed.
+    pub runs: Vec<Run>,
 }
 
 /// What the plots need.
@@ -52,6 +53,8 @@ pub struct Series {
 pub struct PlotData {
     /// The environment's id, for the titles.
     pub env: String,
+    /// What the curves are plotted against.
+    pub axis: Axis,
     /// One entry per learner.
     pub series: Vec<Series>,
 }
@@ -60,7 +63,7 @@ fn y_range(data: &PlotData) -> std::ops::Range<f64> {
     let all = data
         .series
         .iter()
-        .flat_map(|s| s.runs.iter().flat_map(|(_, r)| r.iter().copied()));
+        .flat_map(|s| s.runs.iter().flat_map(|r| r.returns.iter().copied()));
     let (lo, hi) = all.fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| {
         (lo.min(v), hi.max(v))
     });
@@ -105,20 +108,25 @@ fn frame<'a, DB: DrawingBackend>(
     y_desc: String,
 ) -> Result<Chart<'a, DB>> {
     root.fill(&WHITE).map_err(err)?;
-    let episodes = data
+    let end = data
         .series
         .iter()
-        .flat_map(|s| s.runs.iter().map(|(_, r)| r.len()))
-        .max()
-        .unwrap_or(1);
+        .flat_map(|s| s.runs.iter())
+        .filter(|r| !r.returns.is_empty())
+        .map(|r| data.axis.x(r, r.returns.len() - 1))
+        .fold(1.0, f64::max);
+    let (start, x_desc) = match data.axis {
+        Axis::Episodes => (1.0, "episode"),
+        Axis::Steps => (0.0, "environment steps"),
+    };
     let mut chart = ChartBuilder::on(root)
         .caption(title, (FONT, 26))
         .margin(20)
         .x_label_area_size(50)
         .y_label_area_size(70)
-        .build_cartesian_2d(1f64..episodes as f64, y_range(data))
+        .build_cartesian_2d(start..end.max(start + 1.0), y_range(data))
         .map_err(err)?;
-    style_mesh(chart.configure_mesh().x_desc("episode").y_desc(y_desc))
+    style_mesh(chart.configure_mesh().x_desc(x_desc).y_desc(y_desc))
         .draw()
         .map_err(err)?;
     Ok(chart)
@@ -150,24 +158,24 @@ fn draw_seed<DB: DrawingBackend>(
     let mut chart = frame(&root, data, title, "return".to_string())?;
     for (k, s) in data.series.iter().enumerate() {
         let color = PALETTE[k % PALETTE.len()];
-        let Some((_, returns)) = s.runs.iter().find(|(sd, _)| *sd == seed) else {
+        let Some(run) = s.runs.iter().find(|r| r.seed == seed) else {
             continue;
         };
         let pts = |v: &[f64]| {
             v.iter()
                 .enumerate()
-                .map(|(i, &y)| ((i + 1) as f64, y))
+                .map(|(i, &y)| (data.axis.x(run, i), y))
                 .collect::<Vec<_>>()
         };
         chart
             .draw_series(LineSeries::new(
-                pts(returns),
+                pts(&run.returns),
                 color.mix(0.35).stroke_width(1),
             ))
             .map_err(err)?;
         chart
             .draw_series(LineSeries::new(
-                pts(&moving_average(returns, WINDOW)),
+                pts(&moving_average(&run.returns, WINDOW)),
                 color.stroke_width(3),
             ))
             .map_err(err)?
@@ -194,30 +202,15 @@ fn draw_bands<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, data: &PlotData)
     )?;
     for (k, s) in data.series.iter().enumerate() {
         let color = PALETTE[k % PALETTE.len()];
-        let smoothed: Vec<Vec<f64>> = s
-            .runs
-            .iter()
-            .map(|(_, r)| moving_average(r, WINDOW))
-            .collect();
-        let stats = across_seeds(&smoothed);
-        let upper = stats
-            .iter()
-            .enumerate()
-            .map(|(i, st)| ((i + 1) as f64, st.mean + st.std));
-        let lower = stats
-            .iter()
-            .enumerate()
-            .rev()
-            .map(|(i, st)| ((i + 1) as f64, st.mean - st.std));
+        let stats = bands(&s.runs, data.axis, WINDOW);
+        let upper = stats.iter().map(|(x, st)| (*x, st.mean + st.std));
+        let lower = stats.iter().rev().map(|(x, st)| (*x, st.mean - st.std));
         let band = Polygon::new(
             upper.chain(lower).collect::<Vec<_>>(),
             color.mix(0.18).filled(),
         );
         chart.draw_series(std::iter::once(band)).map_err(err)?;
-        let mean = stats
-            .iter()
-            .enumerate()
-            .map(|(i, st)| ((i + 1) as f64, st.mean));
+        let mean = stats.iter().map(|(x, st)| (*x, st.mean));
         chart
             .draw_series(LineSeries::new(mean, color.stroke_width(3)))
             .map_err(err)?
@@ -239,7 +232,7 @@ pub fn draw_all(data: &PlotData, dir: &Path) -> Result<Vec<PathBuf>> {
     let seed = data
         .series
         .iter()
-        .flat_map(|s| s.runs.iter().map(|(sd, _)| *sd))
+        .flat_map(|s| s.runs.iter().map(|r| r.seed))
         .min()
         .context("no run to plot")?;
     let mut written = Vec::new();

@@ -213,6 +213,49 @@ impl HyperArgs {
         }
     }
 
+    /// The names of the hyperparameters given as flags (as configuration fields).
+    pub fn given(&self) -> Vec<&'static str> {
+        let mut out = Vec::new();
+        macro_rules! given {
+            ($($f:ident),*) => { $( if self.$f.is_some() { out.push(stringify!($f)); } )* };
+        }
+        given!(
+            env,
+            algo,
+            episodes,
+            total_steps,
+            seed,
+            hidden,
+            activation,
+            init,
+            value_network,
+            optimizer,
+            lr,
+            anneal_lr,
+            optimizer_eps,
+            rmsprop_alpha,
+            gamma,
+            gae_lambda,
+            vf_coef,
+            ent_coef,
+            normalize_returns,
+            norm_adv,
+            clip_coef,
+            clip_vloss,
+            target_kl,
+            epochs,
+            minibatches,
+            max_grad_norm,
+            n_envs,
+            episodes_per_update,
+            steps_per_update,
+            acting,
+            bandit_probs,
+            checkpoint_every
+        );
+        out
+    }
+
     /// The learner's defaults, its preset for the environment (unless --no-preset), the
     /// config file, then the flags; validated.
     pub fn resolve(&self, config: Option<&std::path::Path>) -> Result<TrainConfig, Failure> {

@@ -434,6 +434,80 @@ fn compare_runs_every_pair_aggregates_and_plots() {
 }
 
 #[test]
+fn compare_takes_each_learners_preset_and_plots_against_steps() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("cmp");
+    let o = rl(&[
+        "compare",
+        "--env",
+        "cartpole-v1",
+        "--algos",
+        "ppo,a2c",
+        "--seeds",
+        "2",
+        "--total-steps",
+        "2048",
+        "--out",
+        out.to_str().unwrap(),
+        "--quiet",
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let t = text(&o);
+    assert!(
+        t.contains("| ppo | 2 |") && t.contains("| a2c | 2 |"),
+        "{t}"
+    );
+    // Each run's final policy is evaluated greedily.
+    assert!(t.contains("/2 ≥ 475)"), "{t}");
+    let agg = std::fs::read_to_string(out.join("aggregate.csv")).unwrap();
+    assert!(
+        agg.starts_with("algo,env_steps,mean,std,min,max,seeds\n"),
+        "{agg}"
+    );
+    for f in ["returns_seed0.png", "returns_mean_std.png"] {
+        assert_png(&out.join(f));
+    }
+    // A compared run is `rl train` with its learner's preset and the same flags.
+    let single = dir.path().join("single");
+    let o = rl(&[
+        "train",
+        "--algo",
+        "ppo",
+        "--seed",
+        "1",
+        "--total-steps",
+        "2048",
+        "--out",
+        single.to_str().unwrap(),
+        "--quiet",
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let config = std::fs::read_to_string(single.join("config.toml")).unwrap();
+    assert!(config.contains("preset = \"ppo/CartPole-v1\""), "{config}");
+    for f in ["metrics.csv", "updates.csv", "model.mpk"] {
+        let a = std::fs::read(out.join("ppo-seed1").join(f)).unwrap();
+        let b = std::fs::read(single.join(f)).unwrap();
+        assert!(a == b, "{f} differs between rl compare and rl train");
+    }
+    // A flag no compared learner uses is refused.
+    let o = rl(&[
+        "compare",
+        "--algos",
+        "reinforce,baseline",
+        "--clip-coef",
+        "0.3",
+        "--out",
+        dir.path().join("c3").to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(
+        text(&o).contains("--clip-coef is not used by reinforce or baseline"),
+        "{}",
+        text(&o)
+    );
+}
+
+#[test]
 fn plot_redraws_from_the_csvs_of_a_fixture() {
     let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/cmp");
     let dir = tempfile::tempdir().unwrap();
