@@ -513,6 +513,8 @@ impl TrainConfig {
             rl_core::Bandit::new(p.clone())
                 .map_err(|e| ConfigError(format!("bandit_probs: {e}")))?;
         }
+        // Last: what it all needs in memory, against what this machine has.
+        crate::memory::check(self, id, crate::memory::machine_memory())?;
         Ok(id)
     }
 

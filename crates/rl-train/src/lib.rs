@@ -14,6 +14,7 @@ pub mod credit;
 pub mod grad_clip;
 mod learner;
 pub mod loss;
+pub mod memory;
 mod optim;
 pub mod presets;
 pub mod rollout;
