@@ -38,6 +38,7 @@ const TIMING: &str = "timing.csv";
 const UPDATES: &str = "updates.csv";
 const CHECKPOINT: &str = "checkpoint.bin";
 const MODEL: &str = "model.mpk";
+const LOCK: &str = "rl.lock";
 
 /// The files `rl train` writes into a run folder (and `--force` removes).
 const RUN_FILES: [&str; 6] = [CONFIG, METRICS, TIMING, UPDATES, CHECKPOINT, MODEL];
@@ -163,15 +164,70 @@ impl RunCheckpoint {
     }
 }
 
+/// An advisory lock on a run folder, held by the process training in it (so two
+/// processes never write one run): an OS file lock (`flock`, or `LockFileEx` on Windows)
+/// on `rl.lock`, which holds the holder's process id for the message the next one gets.
+/// The lock ends with the process, however it ends; the file stays (removing a lock file
+/// would let two processes lock two different files).
+#[derive(Debug)]
+pub struct RunLock {
+    _file: fs::File,
+}
+
+impl RunLock {
+    /// Takes the lock on `dir`, or says which process holds it.
+    pub fn acquire(dir: &Path) -> Result<Self> {
+        use std::io::{Read, Seek, Write};
+        let path = dir.join(LOCK);
+        let mut file = fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+            .with_context(|| format!("cannot open {}", path.display()))?;
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(fs::TryLockError::WouldBlock) => {
+                let mut holder = String::new();
+                file.read_to_string(&mut holder).ok();
+                let who = match holder.trim().parse::<u32>() {
+                    Ok(pid) => format!("another rl process (pid {pid})"),
+                    Err(_) => "another rl process".to_string(),
+                };
+                bail!(
+                    "{} is in use by {who}: wait for it to finish or stop it before training there",
+                    dir.display()
+                );
+            }
+            Err(fs::TryLockError::Error(e)) => {
+                return Err(e).with_context(|| format!("cannot lock {}", path.display()));
+            }
+        }
+        file.set_len(0)
+            .and_then(|()| file.rewind())
+            .and_then(|()| writeln!(file, "{}", std::process::id()))
+            .with_context(|| format!("cannot write {}", path.display()))?;
+        Ok(Self { _file: file })
+    }
+}
+
 /// Refuses an `--out` that is a file, or a folder that already holds a run unless
-/// `force`; with `force`, removes the old run's files (and nothing else).
-pub fn prepare_out(dir: &Path, force: bool) -> Result<()> {
+/// `force`, or a folder another process trains in; then locks it and, with `force`,
+/// removes the old run's files (and nothing else).
+pub fn prepare_out(dir: &Path, force: bool) -> Result<RunLock> {
     if dir.exists() && !dir.is_dir() {
         bail!("--out {} is a file, not a folder", dir.display());
     }
-    let held: Vec<_> = RUN_FILES.iter().filter(|f| dir.join(f).exists()).collect();
-    if !held.is_empty() {
-        if !force {
+    let held = || -> Vec<&str> {
+        RUN_FILES
+            .iter()
+            .copied()
+            .filter(|f| dir.join(f).exists())
+            .collect()
+    };
+    if !held().is_empty() && !force {
+        {
             let what = match RunInfo::load(dir) {
                 Ok(info) => format!(
                     " ({} on {}, seed {})",
@@ -187,18 +243,23 @@ pub fn prepare_out(dir: &Path, force: bool) -> Result<()> {
                 dir.display()
             );
         }
-        // The run's files, and any temporary file a killed write left behind.
+    }
+    fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let lock = RunLock::acquire(dir)?;
+    // Under the lock: the run's files, and any temporary file a killed write left behind.
+    let held = held();
+    if !held.is_empty() {
         let tmp: Vec<String> = RUN_FILES.iter().map(|f| format!("{f}.tmp")).collect();
         let stale = tmp
             .iter()
             .map(String::as_str)
             .filter(|f| dir.join(f).exists());
-        for f in held.into_iter().copied().chain(stale) {
+        for f in held.into_iter().chain(stale) {
             fs::remove_file(dir.join(f))
                 .with_context(|| format!("cannot remove {}", dir.join(f).display()))?;
         }
     }
-    fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))
+    Ok(lock)
 }
 
 /// The CSV headers, CleanRL's metric names.

@@ -11,7 +11,7 @@ use rl_models::{Activation, Init, ValueNetwork};
 use rl_train::{Algo, Learner, OptimizerKind, TrainConfig, TrainError};
 
 use crate::run_dir::{
-    Logs, Metrics, RunCheckpoint, RunInfo, checkpoint_path, prepare_out, save_model,
+    Logs, Metrics, RunCheckpoint, RunInfo, RunLock, checkpoint_path, prepare_out, save_model,
 };
 use crate::{Failure, load_config_file, usage};
 
@@ -432,6 +432,8 @@ pub enum Outcome {
 pub struct Session {
     learner: Learner<TrainBackend>,
     dir: PathBuf,
+    /// Held while training: no other process writes this run.
+    _lock: RunLock,
     metrics: Metrics,
     /// (updates, episodes) of the last checkpoint written.
     last_checkpoint: (u64, u64),
@@ -442,12 +444,13 @@ impl Session {
     /// so any folder that has a configuration can be resumed.
     pub fn start(cfg: &TrainConfig, out: &Path, force: bool) -> Result<Self, Failure> {
         cfg.validate().map_err(|e| Failure::Usage(e.into()))?;
-        usage(prepare_out(out, force))?;
+        let lock = usage(prepare_out(out, force))?;
         let learner = Learner::<TrainBackend>::new(cfg.clone(), device()).map_err(failure)?;
         let metrics = Metrics::create(out)?;
         let mut session = Self {
             learner,
             dir: out.into(),
+            _lock: lock,
             metrics,
             last_checkpoint: (0, 0),
         };
@@ -459,6 +462,9 @@ impl Session {
     /// The run in `dir`, continued from its checkpoint: the logs are put back as the
     /// checkpoint holds them.
     pub fn resume(dir: &Path) -> Result<Self, Failure> {
+        // Only a run folder is locked, and what is read is read under the lock.
+        usage(RunCheckpoint::load(dir))?;
+        let lock = usage(RunLock::acquire(dir))?;
         let ckpt = usage(RunCheckpoint::load(dir))?;
         let cfg = ckpt.learner.config.clone();
         // Killed between the first checkpoint and the configuration: written below, once
@@ -494,6 +500,7 @@ impl Session {
         Ok(Self {
             learner,
             dir: dir.into(),
+            _lock: lock,
             metrics,
             last_checkpoint,
         })

@@ -25,7 +25,8 @@ fn template() -> &'static Path {
     .path()
 }
 
-/// Every file under `dir`, with its bytes.
+/// Every file under `dir`, with its bytes; but `rl.lock`, which holds the process id of
+/// the last `rl` that locked the folder, not data.
 fn snapshot(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
     let mut out = BTreeMap::new();
     let mut stack = vec![dir.to_path_buf()];
@@ -34,7 +35,7 @@ fn snapshot(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
             let p = e.unwrap().path();
             if p.is_dir() {
                 stack.push(p);
-            } else {
+            } else if p.file_name() != Some(std::ffi::OsStr::new("rl.lock")) {
                 out.insert(p.clone(), std::fs::read(&p).unwrap());
             }
         }
@@ -187,6 +188,150 @@ fn cases() -> Vec<Case> {
             2,
             "checkpoint_every is 0",
         ),
+        // The learners' own flags.
+        case(
+            "train --out {dir}/new --algo ppo --clip-coef 0",
+            2,
+            "clip_coef is 0: allowed a finite number > 0",
+        ),
+        case(
+            "train --out {dir}/new --algo ppo --clip-coef -0.2",
+            2,
+            "clip_coef is -0.2",
+        ),
+        case(
+            "train --out {dir}/new --algo ppo --gae-lambda 1.5",
+            2,
+            "gae_lambda is 1.5: allowed [0, 1]",
+        ),
+        case(
+            "train --out {dir}/new --algo a2c --gae-lambda -0.1",
+            2,
+            "gae_lambda is -0.1",
+        ),
+        case(
+            "train --out {dir}/new --algo ppo --minibatches 3",
+            2,
+            "minibatches is 3: allowed a divisor of steps_per_update (256)",
+        ),
+        case(
+            "train --out {dir}/new --algo ppo --minibatches 0",
+            2,
+            "minibatches is 0",
+        ),
+        case("train --out {dir}/new --algo ppo --epochs 0", 2, "epochs is 0"),
+        case(
+            "train --out {dir}/new --algo ppo --target-kl 0",
+            2,
+            "target_kl is 0: allowed a finite number > 0, or \"none\"",
+        ),
+        case(
+            "train --out {dir}/new --algo ppo --target-kl soon",
+            2,
+            "is neither a number nor none",
+        ),
+        case(
+            "train --out {dir}/new --algo ppo --max-grad-norm -1",
+            2,
+            "max_grad_norm is -1",
+        ),
+        case(
+            "train --out {dir}/new --algo ppo --total-steps 0",
+            2,
+            "total_steps is 0",
+        ),
+        case(
+            "train --out {dir}/new --algo ppo --total-steps 99999999999999999999",
+            2,
+            "'99999999999999999999'",
+        ),
+        case(
+            "train --out {dir}/new --algo ppo --episodes 100",
+            2,
+            "episodes is 100, but ppo does not use it (it applies to reinforce and baseline)",
+        ),
+        case(
+            "train --out {dir}/new --total-steps 1000",
+            2,
+            "total_steps is 1000, but baseline does not use it (it applies to a2c and ppo)",
+        ),
+        case(
+            "train --out {dir}/new --algo a2c --epochs 4",
+            2,
+            "epochs is 4, but a2c does not use it (it applies to ppo)",
+        ),
+        case(
+            "train --out {dir}/new --norm-adv true",
+            2,
+            "norm_adv is true, but baseline does not use it",
+        ),
+        case(
+            "train --out {dir}/new --anneal-lr true",
+            2,
+            "anneal_lr is true, but baseline does not use it",
+        ),
+        case(
+            "train --out {dir}/new --algo ppo --normalize-returns true",
+            2,
+            "normalize_returns is true, but ppo does not use it",
+        ),
+        case(
+            "train --out {dir}/new --algo ppo --steps-per-update 100",
+            2,
+            "steps_per_update is 100: allowed a positive multiple of n_envs (8)",
+        ),
+        case(
+            "train --out {dir}/new --optimizer sgd",
+            2,
+            "valid ones are adam, rmsprop",
+        ),
+        case(
+            "train --out {dir}/new --optimizer-eps 0",
+            2,
+            "optimizer_eps is 0",
+        ),
+        case(
+            "train --out {dir}/new --rmsprop-alpha 1",
+            2,
+            "rmsprop_alpha is 1: allowed [0, 1)",
+        ),
+        case(
+            "train --out {dir}/new --init xavier",
+            2,
+            "valid ones are torch, orthogonal",
+        ),
+        case(
+            "train --out {dir}/new --acting gpu",
+            2,
+            "valid ones are host, backend",
+        ),
+        case(
+            "train --out {dir}/new --seed 18446744073709551615",
+            2,
+            "seed is 18446744073709551615: allowed 0 to 9223372036854775807",
+        ),
+        // Sizes that cannot fit: refused with the estimate and the machine's memory,
+        // before anything is allocated.
+        case(
+            "train --out {dir}/new --hidden 100000,100000",
+            2,
+            "this configuration needs about",
+        ),
+        case(
+            "train --out {dir}/new --n-envs 100000000 --episodes-per-update 100000000",
+            2,
+            "this machine has available",
+        ),
+        case(
+            "train --out {dir}/new --steps-per-update 4000000000",
+            2,
+            "this configuration needs about",
+        ),
+        case(
+            "compare --algos reinforce --clip-coef 0.3 --out {dir}/cmp",
+            2,
+            "--clip-coef is not used by reinforce",
+        ),
         case("train --out {dir}/new --no-such-flag", 2, "--no-such-flag"),
         case("train", 2, "--out"),
         case("frobnicate", 2, "frobnicate"),
@@ -238,6 +383,18 @@ fn cases() -> Vec<Case> {
             |d| write(d, "c.toml", b"hidden = []\n"),
             2,
             "hidden is []",
+        ),
+        with(
+            "train --out {dir}/new --config {dir}/c.toml",
+            |d| write(d, "c.toml", b"algo = \"ppo\"\ntarget_kl = \"sometimes\"\n"),
+            2,
+            "expected a number or \"none\"",
+        ),
+        with(
+            "train --out {dir}/new --config {dir}/c.toml",
+            |d| write(d, "c.toml", b"algo = \"ppo\"\nclip_coef = -1\n"),
+            2,
+            "clip_coef is -1",
         ),
         with(
             "train --out {dir}/new --config {dir}/c.toml",

@@ -252,3 +252,48 @@ fn the_checkpoint_alone_restores_the_whole_run_folder() {
         );
     }
 }
+
+#[test]
+fn a_second_process_on_the_same_run_folder_is_refused_naming_the_holder() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("busy");
+    // Long enough to be alive while the others try.
+    let mut first = train(
+        &out,
+        &[
+            "--algo",
+            "ppo",
+            "--total-steps",
+            "100000000",
+            "--checkpoint-every",
+            "1",
+        ],
+    )
+    .spawn()
+    .unwrap();
+    wait_for(&out.join("config.toml"), &mut first);
+    let pid = first.id().to_string();
+    let before = std::fs::read(out.join("config.toml")).unwrap();
+    for second in [resume(&out), train(&out, &["--force", "--episodes", "3"])] {
+        let o = { second }.output().unwrap();
+        let t = text(&o);
+        assert_eq!(o.status.code(), Some(2), "{t}");
+        assert!(
+            t.contains(&format!(
+                "{} is in use by another rl process (pid {pid})",
+                out.display()
+            )),
+            "{t}"
+        );
+    }
+    // Nothing of the first run's was touched, and it is still training.
+    assert_eq!(std::fs::read(out.join("config.toml")).unwrap(), before);
+    assert!(first.try_wait().unwrap().is_none());
+    first.kill().unwrap();
+    first.wait().unwrap();
+    // Once it is gone, the folder is free.
+    let o = train(&out, &["--force", "--episodes", "3"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+}
