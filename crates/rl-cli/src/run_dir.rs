@@ -19,7 +19,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 use burn::module::Module;
 use burn::prelude::Backend;
-use burn::record::{FullPrecisionSettings, NamedMpkBytesRecorder, NamedMpkFileRecorder, Recorder};
+use burn::record::{FullPrecisionSettings, NamedMpkBytesRecorder, Recorder};
 use rl_core::EnvId;
 use rl_models::ActorCritic;
 use rl_train::checkpoint::{self, write_atomic};
@@ -430,10 +430,6 @@ pub fn episodic_returns(dir: &Path) -> Result<Vec<f64>> {
     Ok(returns)
 }
 
-fn recorder() -> NamedMpkFileRecorder<FullPrecisionSettings> {
-    NamedMpkFileRecorder::new()
-}
-
 pub fn model_path(dir: &Path) -> PathBuf {
     dir.join(MODEL)
 }
@@ -479,9 +475,17 @@ pub fn load_run<B: Backend>(
             path.display()
         )
     };
-    let record = Recorder::<B>::load(&recorder(), path.clone(), device).with_context(corrupt)?;
-    let model = model_config(&info.train, env_id)
-        .init::<B>(device)
+    let bytes = fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
+    let fresh = model_config(&info.train, env_id).init::<B>(device);
+    let rec = NamedMpkBytesRecorder::<FullPrecisionSettings>::new();
+    let reference = Recorder::<B>::record(&rec, fresh.clone().into_record(), ())
+        .context("recording the configuration's network")?;
+    // Checked before Burn decodes it: Burn panics on a tensor that does not fit.
+    rl_models::record::check_network(&bytes, &reference)
+        .map_err(anyhow::Error::msg)
+        .with_context(corrupt)?;
+    let record = Recorder::<B>::load(&rec, bytes, device).with_context(corrupt)?;
+    let model = fresh
         .load_record_checked(record)
         .map_err(anyhow::Error::msg)
         .with_context(corrupt)?;

@@ -219,7 +219,11 @@ fn cases() -> Vec<Case> {
             2,
             "minibatches is 0",
         ),
-        case("train --out {dir}/new --algo ppo --epochs 0", 2, "epochs is 0"),
+        case(
+            "train --out {dir}/new --algo ppo --epochs 0",
+            2,
+            "epochs is 0",
+        ),
         case(
             "train --out {dir}/new --algo ppo --target-kl 0",
             2,

@@ -120,7 +120,8 @@ impl EpisodeClock {
     /// `terminated` says (both may be true, as in Gymnasium).
     #[inline]
     pub(crate) fn tick(&mut self, terminated: bool) -> bool {
-        self.elapsed += 1;
+        // Saturating: a restored snapshot may carry any count.
+        self.elapsed = self.elapsed.saturating_add(1);
         let truncated = self.limit.is_some_and(|l| self.elapsed >= l);
         if terminated || truncated {
             self.state = ClockState::Over;

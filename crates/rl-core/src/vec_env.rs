@@ -181,7 +181,8 @@ impl<E: Env> VecEnv<E> {
         self.terminated[i] = terminated;
         self.truncated[i] = truncated;
         self.returns[i] += reward;
-        self.lengths[i] += 1;
+        // Saturating: a restored snapshot may carry any count.
+        self.lengths[i] = self.lengths[i].saturating_add(1);
         if terminated || truncated {
             self.finished.push(EpisodeEnd {
                 env: i,

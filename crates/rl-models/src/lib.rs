@@ -34,6 +34,7 @@ pub mod host;
 pub mod init;
 pub mod kernels;
 mod mlp;
+pub mod record;
 pub mod torch;
 
 pub use activation::{Activation, fast_tanh};

@@ -253,6 +253,14 @@ impl<B: AutodiffBackend> Learner<B> {
         let bad = |m: String| TrainError::State(m);
         let cfg = state.config;
         let env_id = cfg.validate()?;
+        // Far beyond any run, and far from overflowing as a run counts on.
+        const MAX: u64 = i64::MAX as u64;
+        if state.episodes > MAX || state.env_steps > MAX || state.updates > MAX {
+            return Err(bad(format!(
+                "the saved counters ({} episodes, {} steps, {} updates) are out of range",
+                state.episodes, state.env_steps, state.updates
+            )));
+        }
         let envs = VecEnv::from_state(state.envs).map_err(|e| bad(e.to_string()))?;
         let want = make_env(&cfg, env_id).spec();
         if envs.spec() != &want || envs.len() != cfg.n_envs || state.dirty.len() != cfg.n_envs {
@@ -265,6 +273,12 @@ impl<B: AutodiffBackend> Learner<B> {
             )));
         }
         let fresh = model_config(&cfg, env_id).init::<B>(&device);
+        let reference = Recorder::<B>::record(&recorder(), fresh.clone().into_record(), ())
+            .map_err(|e| bad(format!("cannot record the network: {e}")))?;
+        rl_models::record::check_network(&state.model, &reference)
+            .map_err(|e| bad(format!("the saved network does not load: {e}")))?;
+        rl_models::record::check_optimizer(&state.optimizer)
+            .map_err(|e| bad(format!("the saved optimiser does not load: {e}")))?;
         let record = Recorder::<B>::load(&recorder(), state.model, &device)
             .map_err(|e| bad(format!("the saved network does not load: {e}")))?;
         let model = fresh.load_record_checked(record).map_err(bad)?;

@@ -309,6 +309,13 @@ trait StateShapes<B: Backend>: SimpleOptimizer<B> {
 impl<B: Backend> StateShapes<B> for HostAdam {
     fn shapes<const D: usize>(s: &AdamState<B, D>) -> Result<Vec<Vec<usize>>, String> {
         let m = &s.momentum;
+        // Adam raises its betas to the step count as an i32.
+        if m.time > i32::MAX as usize - 1 {
+            return Err(format!(
+                "the saved Adam state's step count {} is out of range",
+                m.time
+            ));
+        }
         let mut out = vec![m.moment_1.dims().to_vec(), m.moment_2.dims().to_vec()];
         out.extend(m.max_moment_2.as_ref().map(|t| t.dims().to_vec()));
         Ok(out)

@@ -1,0 +1,292 @@
+//! Checkpoint decoding never panics: 100 000 and more mutated checkpoints of real learner
+//! states (bit flips with and without a recomputed checksum, truncations, edited length
+//! fields, and structural edits of the MessagePack inside: numbers, array lengths, and
+//! the shapes and data of the network's and optimiser's tensors, each with a recomputed
+//! checksum so that it reaches the decoder) each give a clear error or a learner that
+//! works, never a panic.
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+
+use rl_core::rng::{self, Rng, RngExt};
+use rl_models::backend::{TrainBackend as B, device};
+use rl_train::checkpoint::{decode, encode};
+use rl_train::{Algo, Learner, LearnerState, TrainConfig};
+use rmpv::Value;
+
+const FORMAT: u32 = 1;
+
+/// Where the last panic happened.
+static WHERE: std::sync::Mutex<Option<String>> = std::sync::Mutex::new(None);
+const HEADER: usize = 24;
+
+/// Real states to mutate: a few updates of small learners of every kind.
+fn states() -> Vec<Vec<u8>> {
+    let small = |cfg: TrainConfig| TrainConfig {
+        hidden: vec![3],
+        ..cfg
+    };
+    let cfgs = [
+        small(TrainConfig::default()),
+        small(TrainConfig {
+            n_envs: 2,
+            steps_per_update: Some(8),
+            minibatches: 2,
+            epochs: 2,
+            total_steps: Some(1000),
+            ..TrainConfig::for_algo(Algo::Ppo)
+        }),
+        small(TrainConfig {
+            env: "Pendulum-v1".into(),
+            n_envs: 2,
+            steps_per_update: Some(8),
+            total_steps: Some(1000),
+            ..TrainConfig::for_algo(Algo::A2c)
+        }),
+    ];
+    cfgs.into_iter()
+        .map(|cfg| {
+            let mut l = Learner::<B>::new(cfg, device()).unwrap();
+            for _ in 0..2 {
+                l.update().unwrap();
+            }
+            encode(FORMAT, &l.state().unwrap()).unwrap()
+        })
+        .collect()
+}
+
+/// Sets the header's length and checksum to fit the payload.
+fn seal(bytes: &mut Vec<u8>) {
+    let payload_len = bytes.len().saturating_sub(HEADER) as u64;
+    if bytes.len() >= HEADER {
+        bytes[12..20].copy_from_slice(&payload_len.to_le_bytes());
+        let crc = crc32fast::hash(&bytes[HEADER..]);
+        bytes[20..24].copy_from_slice(&crc.to_le_bytes());
+    }
+}
+
+/// Visits every node of a MessagePack value, descending into binary blobs that are
+/// MessagePack themselves (Burn's records inside the state): `f` sees each node and
+/// may replace it.
+fn mutate_nth(v: &mut Value, target: usize, seen: &mut usize, f: &mut dyn FnMut(&mut Value)) {
+    if *seen == target {
+        f(v);
+    }
+    *seen += 1;
+    match v {
+        Value::Array(a) => {
+            for x in a {
+                mutate_nth(x, target, seen, f);
+            }
+        }
+        Value::Map(m) => {
+            for (_, x) in m {
+                mutate_nth(x, target, seen, f);
+            }
+        }
+        Value::Binary(b) => {
+            if let Ok(mut inner) = rmpv::decode::read_value(&mut &b[..]) {
+                let before = *seen;
+                mutate_nth(&mut inner, target, seen, f);
+                if target >= before && target < *seen {
+                    let mut out = Vec::new();
+                    rmpv::encode::write_value(&mut out, &inner).unwrap();
+                    *b = out;
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
+fn count(v: &Value) -> usize {
+    let mut n = 0;
+    mutate_nth(&mut v.clone(), usize::MAX, &mut n, &mut |_| {});
+    n
+}
+
+/// A value that is likely to trouble a decoder: extremes, zero, wrong types.
+fn nasty(rng: &mut Rng) -> Value {
+    match rng.random_range(0..10) {
+        0 => Value::from(0),
+        1 => Value::from(u64::MAX),
+        2 => Value::from(i64::MIN),
+        3 => Value::from(rng.random_range(0..100_000u64)),
+        4 => Value::from(f64::NAN),
+        5 => Value::from(-1),
+        6 => Value::Array(vec![Value::from(1u64 << 40), Value::from(1u64 << 40)]),
+        7 => Value::Array(Vec::new()),
+        8 => Value::from("x"),
+        _ => Value::Nil,
+    }
+}
+
+/// One structural edit of the payload: a node replaced, an array shortened or grown, or
+/// an integer nudged (tensor shapes and lengths are arrays of integers).
+fn structural(payload: &[u8], rng: &mut Rng) -> Vec<u8> {
+    let mut v = rmpv::decode::read_value(&mut &payload[..]).unwrap();
+    let n = count(&v);
+    let target = rng.random_range(0..n);
+    let kind = rng.random_range(0..4);
+    let mut r = rng.clone();
+    let mut seen = 0;
+    mutate_nth(
+        &mut v,
+        target,
+        &mut seen,
+        &mut |node| match (kind, &mut *node) {
+            (0, _) => *node = nasty(&mut r),
+            (1, Value::Array(a)) if !a.is_empty() => {
+                a.pop();
+            }
+            (1 | 2, Value::Array(a)) => a.push(nasty(&mut r)),
+            (_, Value::Integer(i)) => {
+                let x = i.as_i64().unwrap_or(0);
+                *node = Value::from(
+                    x.wrapping_add(r.random_range(-3..=3))
+                        .wrapping_mul(r.random_range(1..4)),
+                );
+            }
+            _ => *node = nasty(&mut r),
+        },
+    );
+    *rng = r;
+    let mut out = Vec::new();
+    rmpv::encode::write_value(&mut out, &v).unwrap();
+    out
+}
+
+/// Decodes and resumes; `Err` describes a panic, or an update that does not end. A
+/// state that loads with its original configuration must also train an update (one
+/// whose configuration was edited into another valid one may ask for any amount of
+/// work: a billion epochs is a valid, slow configuration, not a decoding problem).
+fn try_resume(bytes: &[u8], original: &TrainConfig) -> Result<(), String> {
+    let bytes = bytes.to_vec();
+    let original = original.clone();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let r = catch_unwind(AssertUnwindSafe(|| {
+            if let Ok(state) = decode::<LearnerState>(&bytes, FORMAT) {
+                let same = state.config == original;
+                if let Ok(mut l) = Learner::<B>::from_state(state, device())
+                    && same
+                {
+                    let _ = l.update();
+                }
+            }
+        }));
+        let _ = tx.send(r);
+    });
+    let r = rx
+        .recv_timeout(std::time::Duration::from_secs(60))
+        .map_err(|_| "an update did not end within 60 s".to_string())?;
+    r.map_err(|p| {
+        p.downcast_ref::<String>()
+            .cloned()
+            .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
+            .unwrap_or_default()
+    })
+}
+
+#[test]
+fn a_hundred_thousand_mutated_checkpoints_are_errors_never_panics() {
+    let states = states();
+    let configs: Vec<TrainConfig> = states
+        .iter()
+        .map(|b| decode::<LearnerState>(b, FORMAT).unwrap().config)
+        .collect();
+    let mut rng = rng::seeded(
+        std::env::var("RL_FUZZ_SEED")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(7),
+    );
+    let total: usize = std::env::var("RL_FUZZ_CASES")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(100_000);
+    // Panics are caught and reported, not printed (RL_FUZZ_ONLY=N replays case N with
+    // its backtrace).
+    let only: Option<usize> = std::env::var("RL_FUZZ_ONLY")
+        .ok()
+        .and_then(|s| s.parse().ok());
+    if only.is_none() {
+        std::panic::set_hook(Box::new(|info| {
+            *WHERE.lock().unwrap() = info.location().map(|l| l.to_string());
+        }));
+    }
+    let mut panics = Vec::new();
+    let mut reached = 0;
+    for i in 0..total {
+        let base = &states[i % states.len()];
+        let mut b = base.clone();
+        let what = match i % 10 {
+            // A flipped bit: the checksum catches it.
+            0 => {
+                let k = rng.random_range(0..b.len() * 8);
+                b[k / 8] ^= 1 << (k % 8);
+                "bit flip"
+            }
+            // Flipped bits in the payload with a recomputed checksum: the decoder sees them.
+            1 | 2 => {
+                for _ in 0..rng.random_range(1..4) {
+                    let k = rng.random_range(HEADER * 8..b.len() * 8);
+                    b[k / 8] ^= 1 << (k % 8);
+                }
+                seal(&mut b);
+                "sealed bit flips"
+            }
+            // Cut short, with or without a header that agrees.
+            3 => {
+                b.truncate(rng.random_range(0..b.len()));
+                if rng.random() {
+                    seal(&mut b);
+                }
+                "truncation"
+            }
+            // The length field edited.
+            4 => {
+                let len = match rng.random_range(0..3) {
+                    0 => u64::MAX,
+                    1 => rng.random_range(0..(b.len() as u64 * 2)),
+                    _ => (b.len() - HEADER) as u64 + 1,
+                };
+                b[12..20].copy_from_slice(&len.to_le_bytes());
+                "length field"
+            }
+            // Structural edits, sealed.
+            _ => {
+                let payload = structural(&b[HEADER..], &mut rng);
+                b.truncate(HEADER);
+                b.extend_from_slice(&payload);
+                seal(&mut b);
+                "structural edit"
+            }
+        };
+        if only.is_some_and(|o| o != i) {
+            continue;
+        }
+        if decode::<LearnerState>(&b, FORMAT).is_ok() {
+            reached += 1;
+        }
+        if let Err(p) = try_resume(&b, &configs[i % states.len()]) {
+            let at = WHERE.lock().unwrap().take().unwrap_or_default();
+            panics.push(format!("case {i} ({what}) at {at}: {p}"));
+        }
+    }
+    let _ = std::panic::take_hook();
+    println!(
+        "{total} mutated checkpoints, {reached} decoded into a state, {} panics",
+        panics.len()
+    );
+    assert!(
+        panics.is_empty(),
+        "{} of {total} mutated checkpoints panicked, e.g.:\n{}",
+        panics.len(),
+        panics
+            .iter()
+            .take(10)
+            .cloned()
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+}
