@@ -55,7 +55,7 @@ fn states() -> Vec<Vec<u8>> {
 }
 
 /// Sets the header's length and checksum to fit the payload.
-fn seal(bytes: &mut Vec<u8>) {
+fn seal(bytes: &mut [u8]) {
     let payload_len = bytes.len().saturating_sub(HEADER) as u64;
     if bytes.len() >= HEADER {
         bytes[12..20].copy_from_slice(&payload_len.to_le_bytes());
