@@ -39,8 +39,8 @@ fn resume(out: &Path) -> Command {
 }
 
 /// The files that must match, byte for byte.
-fn result(out: &Path) -> [Vec<u8>; 2] {
-    ["metrics.csv", "model.mpk"]
+fn result(out: &Path) -> [Vec<u8>; 3] {
+    ["metrics.csv", "updates.csv", "model.mpk"]
         .map(|f| std::fs::read(out.join(f)).unwrap_or_else(|e| panic!("{f}: {e}")))
 }
 
@@ -145,6 +145,37 @@ fn a_batched_run_killed_while_checkpointing_resumes_to_the_same_bytes() {
             "8",
             "--checkpoint-every",
             "1",
+        ],
+        3,
+    );
+}
+
+#[test]
+fn ppo_and_a2c_killed_at_random_points_resume_to_the_same_bytes() {
+    // PPO's minibatch generator, annealed learning rate and Adam state; A2C's RMSprop.
+    kill_and_resume(
+        &[
+            "--algo",
+            "ppo",
+            "--total-steps",
+            "30000",
+            "--seed",
+            "3",
+            "--checkpoint-every",
+            "2",
+        ],
+        3,
+    );
+    kill_and_resume(
+        &[
+            "--algo",
+            "a2c",
+            "--total-steps",
+            "60000",
+            "--seed",
+            "4",
+            "--checkpoint-every",
+            "20",
         ],
         3,
     );
