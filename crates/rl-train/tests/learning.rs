@@ -80,3 +80,22 @@ fn policy_loss_sends_no_gradient_into_the_value_head() {
         "the policy head must learn"
     );
 }
+
+/// PPO at its CartPole-v1 preset, A2C at its preset on a shortened budget: the last 20
+/// episodes must be far better than the first 20 (a flipped sign, a value leaking into
+/// the advantage or a broken ratio would not learn).
+#[test]
+fn ppo_and_a2c_presets_improve_on_cartpole() {
+    for (algo, steps) in [(Algo::Ppo, 100_000), (Algo::A2c, 200_000)] {
+        let mut cfg =
+            rl_train::presets::resolve(None, Some(algo), Some("CartPole-v1"), true).unwrap();
+        cfg.total_steps = Some(steps);
+        cfg.seed = 1;
+        let (first, last) = first_and_last(cfg, 20);
+        println!("{algo:?}: first 20 episodes {first:.1}, last 20 {last:.1}");
+        assert!(
+            last > 5.0 * first && last > 150.0,
+            "{algo:?}: {first:.1} -> {last:.1}"
+        );
+    }
+}
