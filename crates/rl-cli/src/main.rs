@@ -149,6 +149,10 @@ fn envs() -> Result<(), Failure> {
         );
     }
     text += &format!("\nalgorithms: {}\n", Algo::ALL.map(|a| a.name()).join(", "));
+    text += &format!(
+        "tuned presets (rl train --algo A --env E uses them): {}\n",
+        rl_train::presets::names().join(", ")
+    );
     emit(&text)
 }
 

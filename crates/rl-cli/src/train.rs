@@ -94,6 +94,10 @@ pub struct HyperArgs {
     /// PPO: clip the value loss too: true or false [default: true].
     #[arg(long)]
     pub clip_vloss: Option<bool>,
+    /// PPO: anneal the clipping coefficient linearly to zero over the step budget: true
+    /// or false [default: false].
+    #[arg(long)]
+    pub anneal_clip: Option<bool>,
     /// PPO: stop an update's epochs when the approximate KL exceeds this, or none
     /// [default: none].
     #[arg(long, value_parser = parse_number_or_none, allow_negative_numbers = true)]
@@ -193,6 +197,7 @@ impl HyperArgs {
             norm_adv,
             clip_coef,
             clip_vloss,
+            anneal_clip,
             epochs,
             minibatches,
             n_envs,

@@ -284,6 +284,23 @@ pub(crate) fn host_update<B: Backend, const D: usize, const N: usize>(
     }))
 }
 
+/// `t.powi_scalar(2).sum()` for an f32 ndarray tensor without autodiff, computed as Burn
+/// computes it (ndarray's owned product of the array with itself, then ndarray's sum in
+/// memory order): the same bits, without two tensor operations and their allocations'
+/// dispatch. `Err(t)` for anything else.
+pub(crate) fn sum_squares<B: Backend, const D: usize>(
+    t: Tensor<B, D>,
+) -> Result<f32, Tensor<B, D>> {
+    if !is_inner::<B>() || t.dtype() != DType::F32 {
+        return Err(t);
+    }
+    let nd = cast::<FloatTensor<B>, FloatTensor<Inner>>(primitive(t))
+        .unwrap_or_else(|_| unreachable!("B is Inner"));
+    let a = f32s(nd);
+    let squares = a.clone() * a;
+    Ok(squares.view().sum())
+}
+
 /// Whether `B` is ndarray without autodiff.
 pub(crate) fn is_inner<B: Backend>() -> bool {
     TypeId::of::<B>() == TypeId::of::<Inner>()

@@ -90,6 +90,15 @@ pub fn host_update<B: Backend, const D: usize, const N: usize>(
     }
 }
 
+/// `t.powi_scalar(2).sum()` as one host pass where [`host_updatable`] says so, with the
+/// same bits as Burn's two operations; `Err(t)` elsewhere.
+pub fn sum_squares<B: Backend, const D: usize>(t: Tensor<B, D>) -> Result<f32, Tensor<B, D>> {
+    #[cfg(feature = "ndarray")]
+    return fused::sum_squares(t);
+    #[cfg(not(feature = "ndarray"))]
+    Err(t)
+}
+
 /// Every float parameter's shape, in visiting order: two modules with the same list have
 /// the same structure.
 pub fn param_shapes<B: burn::prelude::Backend, M: burn::module::Module<B>>(

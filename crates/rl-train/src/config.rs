@@ -194,6 +194,9 @@ pub struct TrainConfig {
     pub clip_coef: f64,
     /// PPO: clip the value loss as the surrogate.
     pub clip_vloss: bool,
+    /// PPO: anneal the clipping coefficient linearly to zero over the step budget, as
+    /// the learning rate (rl-zoo's `clip_range: lin_0.2`).
+    pub anneal_clip: bool,
     /// PPO: stop an update's epochs once the approximate KL divergence of the last
     /// minibatch exceeds this; `"none"` for never.
     #[serde(with = "number_or_none")]
@@ -251,6 +254,7 @@ impl Default for TrainConfig {
             norm_adv: false,
             clip_coef: 0.2,
             clip_vloss: true,
+            anneal_clip: false,
             target_kl: None,
             epochs: 1,
             minibatches: 1,
@@ -282,6 +286,7 @@ const ONLY_FOR: &[(&str, &[Algo])] = &[
     ("norm_adv", &[Algo::A2c, Algo::Ppo]),
     ("clip_coef", &[Algo::Ppo]),
     ("clip_vloss", &[Algo::Ppo]),
+    ("anneal_clip", &[Algo::Ppo]),
     ("target_kl", &[Algo::Ppo]),
     ("epochs", &[Algo::Ppo]),
     ("minibatches", &[Algo::Ppo]),
@@ -359,6 +364,7 @@ impl TrainConfig {
             "norm_adv" => self.norm_adv.to_string(),
             "clip_coef" => self.clip_coef.to_string(),
             "clip_vloss" => self.clip_vloss.to_string(),
+            "anneal_clip" => self.anneal_clip.to_string(),
             "target_kl" => opt(self.target_kl),
             "epochs" => self.epochs.to_string(),
             "minibatches" => self.minibatches.to_string(),

@@ -42,6 +42,28 @@ impl<B: AutodiffBackend> ModuleVisitor<B> for Scale<'_, B> {
     }
 }
 
+/// Multiplies every gradient by `factor` in a host pass.
+struct HostScale<'a> {
+    grads: &'a mut GradientsParams,
+    factor: f32,
+}
+
+impl<B: AutodiffBackend> ModuleVisitor<B> for HostScale<'_> {
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
+        if let Some(g) = self.grads.remove::<B::InnerBackend, D>(param.id) {
+            let factor = self.factor;
+            let scaled = rl_models::host_update([g], |[v]| {
+                for x in v.iter_mut() {
+                    *x *= factor;
+                }
+            })
+            .unwrap_or_else(|[g]| [g.mul_scalar(factor)]);
+            let [g] = scaled;
+            self.grads.register::<B::InnerBackend, D>(param.id, g);
+        }
+    }
+}
+
 /// The global L2 norm of the gradients, as a `[1]` tensor (no read-back).
 fn global_norm_tensor<B: AutodiffBackend, M: AutodiffModule<B>>(
     model: &M,
@@ -64,16 +86,53 @@ pub fn global_norm<B: AutodiffBackend, M: AutodiffModule<B>>(
         .elem::<f32>()
 }
 
+/// The squared norms of the gradients summed on the host, in visiting order, as Burn's
+/// tensor operations would (the same bits); `None` where the backend is not the host's.
+struct HostSquaredNorm<'a> {
+    grads: &'a GradientsParams,
+    total: Option<f32>,
+    host: bool,
+}
+
+impl<B: AutodiffBackend> ModuleVisitor<B> for HostSquaredNorm<'_> {
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
+        if let Some(g) = self.grads.get::<B::InnerBackend, D>(param.id) {
+            match rl_models::sum_squares(g) {
+                Ok(s) => self.total = Some(self.total.map_or(s, |t| t + s)),
+                Err(_) => self.host = false,
+            }
+        }
+    }
+}
+
 /// Scales every gradient by `min(1, max_norm / (norm + 1e-6))`, exactly as
-/// `torch.nn.utils.clip_grad_norm_`, on the device: nothing is read back, so a learner
-/// can clip every minibatch and still read once per update. Returns the norm before
-/// clipping, `[1]`. (A factor of 1 leaves every gradient's bits as they were.)
+/// `torch.nn.utils.clip_grad_norm_`, without reading anything back from a device: a
+/// learner can clip every minibatch and still read once per update. Returns the norm
+/// before clipping, `[1]`. On ndarray the norm and the scaling are host passes over the
+/// gradients, with the bits of the tensor form (a factor of 1 leaves every gradient as
+/// it was, and is skipped).
 pub fn clip_global_norm<B: AutodiffBackend, M: AutodiffModule<B>>(
     model: &M,
     grads: &mut GradientsParams,
     max_norm: f32,
     device: &B::Device,
 ) -> Tensor<B::InnerBackend, 1> {
+    if rl_models::host_updatable::<B::InnerBackend>() {
+        let mut v = HostSquaredNorm {
+            grads,
+            total: None,
+            host: true,
+        };
+        model.visit(&mut v);
+        if v.host {
+            let norm = v.total.unwrap_or(0.0).sqrt();
+            let factor = max_norm / (norm + 1e-6);
+            if factor < 1.0 || factor.is_nan() {
+                model.visit(&mut HostScale { grads, factor });
+            }
+            return Tensor::from_floats([norm], device);
+        }
+    }
     let norm = global_norm_tensor::<B, M>(model, grads, device);
     let factor = Tensor::<B::InnerBackend, 1>::from_floats([max_norm], device)
         .div(norm.clone().add_scalar(1e-6))

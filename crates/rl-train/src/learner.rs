@@ -21,7 +21,7 @@ use serde::{Deserialize, Serialize};
 use crate::actor::{Actor, head_for};
 use crate::config::{ConfigError, Recipe, TrainConfig};
 use crate::grad_clip::clip_global_norm;
-use crate::loss::{LossCoefs, Targets, loss};
+use crate::loss::{LossCoefs, Objective, PolicyObjective, Targets, ValueObjective, loss};
 use crate::optim::Optim;
 use crate::rollout::{Counters, Minibatch, Plan, Rollout};
 
@@ -431,6 +431,7 @@ impl<B: AutodiffBackend> Learner<B> {
         // bits an inference forward gives, one forward fewer); several steps need the
         // rollout's log-probabilities and values as they were before the first one.
         let mut single = None;
+        let mut truncation_values = None;
         if recipe.is_single_step() {
             self.rollout.gather(&all, &mut self.minibatch);
             let (obs, actions) = self.inputs();
@@ -442,11 +443,11 @@ impl<B: AutodiffBackend> Learner<B> {
             }
             single = Some(eval);
         } else {
-            self.old_statistics(&all);
+            truncation_values = self.old_statistics(&all);
         }
 
         // Advantages.
-        let truncation_values = self.truncation_values();
+        let truncation_values = truncation_values.unwrap_or_else(|| self.truncation_values());
         let est = recipe.estimator.compute(
             &Batch {
                 rewards: &self.rollout.rewards,
@@ -463,6 +464,7 @@ impl<B: AutodiffBackend> Learner<B> {
 
         // Epochs of minibatch steps.
         let lr = self.learning_rate();
+        let objective = self.objective();
         let coefs = LossCoefs {
             vf_coef: self.cfg.vf_coef as f32,
             ent_coef: self.cfg.ent_coef as f32,
@@ -489,7 +491,7 @@ impl<B: AutodiffBackend> Learner<B> {
                         self.model.evaluate(obs, actions)
                     }
                 };
-                let l = loss(eval, self.targets(), recipe.objective, coefs);
+                let l = loss(eval, self.targets(), objective, coefs);
 
                 // Optimiser step.
                 let mut grads = GradientsParams::from_grads(l.total.backward(), &self.model);
@@ -550,34 +552,82 @@ impl<B: AutodiffBackend> Learner<B> {
         }
     }
 
-    /// The learning rate of the current update: with `anneal_lr`, CleanRL's
-    /// `lr * (1 - (update - 1) / updates)`, which depends on the update's number only (so
-    /// a resumed run continues the schedule exactly).
-    fn learning_rate(&self) -> f64 {
-        match (self.cfg.anneal_lr, self.cfg.planned_updates()) {
-            (true, Some(total)) => {
-                let frac = 1.0 - (self.updates - 1) as f64 / total.max(1) as f64;
-                self.cfg.lr * frac.max(0.0)
-            }
-            _ => self.cfg.lr,
+    /// CleanRL's annealing fraction of the current update, `1 - (update - 1) / updates`:
+    /// a function of the update's number only, so a resumed run continues the schedule
+    /// exactly.
+    fn anneal_fraction(&self) -> f64 {
+        match self.cfg.planned_updates() {
+            Some(total) => (1.0 - (self.updates - 1) as f64 / total.max(1) as f64).max(0.0),
+            None => 1.0,
         }
     }
 
+    /// The learning rate of the current update, annealed with `anneal_lr`.
+    fn learning_rate(&self) -> f64 {
+        if self.cfg.anneal_lr {
+            self.cfg.lr * self.anneal_fraction()
+        } else {
+            self.cfg.lr
+        }
+    }
+
+    /// The objective of the current update: with `anneal_clip`, PPO's clipping
+    /// coefficients annealed as the learning rate (rl-zoo's `lin_` clip ranges).
+    fn objective(&self) -> Objective {
+        let mut o = self.recipe.objective;
+        if self.cfg.anneal_clip {
+            let frac = self.anneal_fraction() as f32;
+            if let PolicyObjective::Clipped { clip_coef } = &mut o.policy {
+                *clip_coef *= frac;
+            }
+            if let ValueObjective::HalfMse { clip: Some(c) } = &mut o.value {
+                *c *= frac;
+            }
+        }
+        o
+    }
+
     /// `log pi_old` and `V_old` of every step of the rollout, from the inference network
-    /// (no autodiff graph), in one read-back.
-    fn old_statistics(&mut self, all: &[usize]) {
+    /// (no autodiff graph), and, for an estimator that bootstraps, `V` of every truncated
+    /// step's final observation placed at its step: one forward over the rollout's
+    /// observations and the final ones, one read-back.
+    fn old_statistics(&mut self, all: &[usize]) -> Option<Vec<f32>> {
         self.rollout.gather(all, &mut self.minibatch);
-        let (obs, actions) = inputs(&self.minibatch, self.obs_dim, self.head, &self.device);
+        let n = all.len();
+        let bootstraps = self.recipe.estimator.bootstraps();
+        let k = if bootstraps {
+            self.rollout.truncation_obs.len() / self.obs_dim
+        } else {
+            0
+        };
+        // The final observations ride along with any action (their log-probabilities
+        // are not read).
+        let mb = &mut self.minibatch;
+        mb.obs
+            .extend_from_slice(&self.rollout.truncation_obs[..k * self.obs_dim]);
+        match self.head {
+            ActionHead::Categorical { .. } => mb.discrete.resize(n + k, 0),
+            ActionHead::Gaussian { action_dim } => mb.continuous.resize((n + k) * action_dim, 0.0),
+        }
+        let (obs, actions) = inputs(mb, self.obs_dim, self.head, &self.device);
         let Evaluation {
             log_prob, value, ..
         } = self.model.valid().evaluate(obs, actions);
-        let n = all.len();
-        let both = match value {
+        let all = match value {
             Some(v) => read_f32(Tensor::cat(vec![log_prob, v], 0)),
             None => read_f32(log_prob),
         };
-        self.rollout.old_log_probs = both[..n].to_vec();
-        self.rollout.old_values = both[n..].to_vec();
+        let (log_probs, values) = all.split_at(n + k);
+        self.rollout.old_log_probs = log_probs[..n].to_vec();
+        self.rollout.old_values = values.get(..n).unwrap_or_default().to_vec();
+        bootstraps.then(|| {
+            let mut out = vec![0.0; n];
+            let finals = values.get(n..).unwrap_or_default();
+            for (t, &v) in self.rollout.truncation_steps().zip(finals) {
+                out[t] = v;
+            }
+            out
+        })
     }
 
     /// `V` of every truncated step's final observation, placed at its step, for the
@@ -773,5 +823,107 @@ impl<B: Backend> Stats<B> {
             old_approx_kl,
             clipfrac,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Algo;
+    use rl_models::backend::{TrainBackend as B, device};
+
+    fn tiny_ppo() -> TrainConfig {
+        TrainConfig {
+            hidden: vec![4],
+            n_envs: 2,
+            steps_per_update: Some(16),
+            minibatches: 2,
+            epochs: 2,
+            total_steps: Some(4 * 16),
+            ..TrainConfig::for_algo(Algo::Ppo)
+        }
+    }
+
+    #[test]
+    fn the_learning_rate_anneals_as_cleanrl_over_the_step_budget() {
+        let mut l = Learner::<B>::new(tiny_ppo(), device()).unwrap();
+        let lrs: Vec<f64> = (0..4).map(|_| l.update().unwrap().learning_rate).collect();
+        let lr = tiny_ppo().lr;
+        assert_eq!(lrs, [lr, lr * 0.75, lr * 0.5, lr * 0.25]);
+        assert!(l.is_done());
+        // Without annealing, the rate stays.
+        let mut l = Learner::<B>::new(
+            TrainConfig {
+                anneal_lr: false,
+                ..tiny_ppo()
+            },
+            device(),
+        )
+        .unwrap();
+        assert_eq!(l.update().unwrap().learning_rate, lr);
+        assert_eq!(l.update().unwrap().learning_rate, lr);
+    }
+
+    #[test]
+    fn annealing_the_clip_scales_both_clipping_coefficients() {
+        let mut l = Learner::<B>::new(
+            TrainConfig {
+                anneal_clip: true,
+                ..tiny_ppo()
+            },
+            device(),
+        )
+        .unwrap();
+        l.update().unwrap();
+        l.update().unwrap();
+        // The third of four updates: fraction 0.5.
+        l.updates = 2 + 1;
+        let o = l.objective();
+        assert_eq!(o.policy, PolicyObjective::Clipped { clip_coef: 0.1 });
+        assert_eq!(o.value, ValueObjective::HalfMse { clip: Some(0.1) });
+    }
+
+    #[test]
+    fn ppo_reports_its_diagnostics_and_a2c_does_not() {
+        let mut l = Learner::<B>::new(tiny_ppo(), device()).unwrap();
+        let r = l.update().unwrap();
+        assert_eq!(r.epochs, 2);
+        // The first minibatch starts at the rollout's policy: ratio 1 there.
+        assert!(r.approx_kl.is_some() && r.clipfrac.is_some() && r.old_approx_kl.is_some());
+        assert!(r.explained_variance.is_some() && r.grad_norm.is_some());
+        let a2c = TrainConfig {
+            hidden: vec![4],
+            total_steps: Some(100),
+            ..TrainConfig::for_algo(Algo::A2c)
+        };
+        let r = Learner::<B>::new(a2c, device()).unwrap().update().unwrap();
+        assert!(r.approx_kl.is_none() && r.clipfrac.is_none());
+        assert_eq!(r.epochs, 1);
+        // The lesson's learners have no value network to explain with, or (baseline) one.
+        let r = Learner::<B>::new(
+            TrainConfig {
+                algo: Algo::Reinforce,
+                ..TrainConfig::default()
+            },
+            device(),
+        )
+        .unwrap()
+        .update()
+        .unwrap();
+        assert!(r.explained_variance.is_none() && r.grad_norm.is_none());
+    }
+
+    #[test]
+    fn target_kl_stops_the_epochs_early() {
+        let cfg = TrainConfig {
+            epochs: 10,
+            lr: 0.05,
+            target_kl: Some(1e-6),
+            anneal_lr: false,
+            ..tiny_ppo()
+        };
+        let mut l = Learner::<B>::new(cfg, device()).unwrap();
+        let r = l.update().unwrap();
+        assert!(r.epochs < 10, "{} epochs ran", r.epochs);
     }
 }
