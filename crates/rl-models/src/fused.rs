@@ -284,6 +284,104 @@ pub(crate) fn host_update<B: Backend, const D: usize, const N: usize>(
     }))
 }
 
+/// A scalar function of `N` one-dimensional tensors, computed on the host with its
+/// gradient: the value and any statistics that ride along (no gradient), and the
+/// gradient of the value with respect to each input, scaled by the output's gradient.
+pub trait HostScalarFn<const N: usize>: Send + Sync + std::fmt::Debug {
+    /// `(value, statistics)` at `x`.
+    fn forward(&self, x: [&[f32]; N]) -> (f32, Vec<f32>);
+    /// `g * d value / d x_k` for every input `k`.
+    fn backward(&self, x: [&[f32]; N], g: f32) -> [Vec<f32>; N];
+}
+
+/// `f` as one autodiff node (one host pass forward, one backward) when `B` is ndarray
+/// (with or without autodiff): the value `[1]` and the statistics; `Err(inputs)`
+/// otherwise, or when an input is not f32.
+#[allow(clippy::type_complexity)]
+pub(crate) fn host_scalar<B: Backend, const N: usize>(
+    inputs: [Tensor<B, 1>; N],
+    f: Arc<dyn HostScalarFn<N>>,
+) -> Result<(Tensor<B, 1>, Vec<f32>), [Tensor<B, 1>; N]> {
+    if !fusable::<B>() || inputs.iter().any(|t| t.dtype() != DType::F32) {
+        return Err(inputs);
+    }
+    let prims = inputs.map(primitive);
+    let (stats, out): (Vec<f32>, FloatTensor<B>) =
+        match cast::<[FloatTensor<B>; N], [FloatTensor<Ad>; N]>(prims) {
+            Ok(ads) => {
+                let nodes = ads.each_ref().map(|a| a.node.clone());
+                let xs = ads.map(|a| standard(f32s(a.primitive)));
+                let (value, stats) = f.forward(xs.each_ref().map(as_slice));
+                let out = NdArrayTensor::from(shaped(&[1], vec![value]));
+                let node = match ScalarBackward
+                    .prepare::<NoCheckpointing>(nodes)
+                    .compute_bound()
+                    .stateful()
+                {
+                    OpsKind::Tracked(prep) => prep.finish(ScalarState { f, xs }, out),
+                    OpsKind::UnTracked(prep) => prep.finish(out),
+                };
+                (stats, as_b::<B, _>(node))
+            }
+            Err(prims) => {
+                let nd = cast::<[FloatTensor<B>; N], [FloatTensor<Inner>; N]>(prims)
+                    .unwrap_or_else(|_| unreachable!("B is Inner"));
+                let xs = nd.map(|a| standard(f32s(a)));
+                let (value, stats) = f.forward(xs.each_ref().map(as_slice));
+                let out = NdArrayTensor::from(shaped(&[1], vec![value]));
+                (stats, as_b::<B, _>(out))
+            }
+        };
+    Ok((Tensor::from_primitive(TensorPrimitive::Float(out)), stats))
+}
+
+/// `a` in standard layout (the same shared buffer when it already is).
+fn standard(a: SharedArray<f32>) -> SharedArray<f32> {
+    if a.is_standard_layout() {
+        a
+    } else {
+        a.as_standard_layout().into_owned().into_shared()
+    }
+}
+
+fn as_slice(a: &SharedArray<f32>) -> &[f32] {
+    a.as_slice().expect("standard layout")
+}
+
+/// What [`ScalarBackward`] keeps: the function and its inputs.
+#[derive(Clone)]
+struct ScalarState<const N: usize> {
+    f: Arc<dyn HostScalarFn<N>>,
+    xs: [SharedArray<f32>; N],
+}
+
+impl<const N: usize> std::fmt::Debug for ScalarState<N> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ScalarState")
+            .field("f", &self.f)
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Debug)]
+struct ScalarBackward;
+
+impl<const N: usize> Backward<Inner, N> for ScalarBackward {
+    type State = ScalarState<N>;
+
+    fn backward(self, ops: Ops<Self::State, N>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let g = f32s(grads.consume::<Inner>(&ops.node));
+        let g = g.iter().copied().next().unwrap_or(0.0);
+        let ScalarState { f, xs } = ops.state;
+        let dxs = f.backward(xs.each_ref().map(as_slice), g);
+        for ((parent, dx), x) in ops.parents.into_iter().zip(dxs).zip(&xs) {
+            if let Some(node) = parent {
+                grads.register::<Inner>(node.id, NdArrayTensor::from(shaped(x.shape(), dx)));
+            }
+        }
+    }
+}
+
 /// `t.powi_scalar(2).sum()` for an f32 ndarray tensor without autodiff, computed as Burn
 /// computes it (ndarray's owned product of the array with itself, then ndarray's sum in
 /// memory order): the same bits, without two tensor operations and their allocations'
@@ -308,7 +406,7 @@ pub(crate) fn is_inner<B: Backend>() -> bool {
 
 /// Whether `B` is one of the two backends fused here. The backend type, not the
 /// primitive's, is checked: every `NdArray<E>` shares one primitive type.
-fn fusable<B: Backend>() -> bool {
+pub(crate) fn fusable<B: Backend>() -> bool {
     let backend = TypeId::of::<B>();
     backend == TypeId::of::<Ad>() || backend == TypeId::of::<Inner>()
 }

@@ -99,6 +99,47 @@ pub fn sum_squares<B: Backend, const D: usize>(t: Tensor<B, D>) -> Result<f32, T
     Err(t)
 }
 
+#[cfg(feature = "ndarray")]
+pub use fused::HostScalarFn;
+
+/// Whether [`host_scalar`] (and the fused layers) run on the host for backend `B`:
+/// ndarray, with or without autodiff.
+pub fn host_fusable<B: Backend>() -> bool {
+    #[cfg(feature = "ndarray")]
+    return fused::fusable::<B>();
+    #[cfg(not(feature = "ndarray"))]
+    false
+}
+
+/// A scalar function of several one-dimensional tensors and its gradient, both computed
+/// on the host (see [`HostScalarFn`]).
+#[cfg(not(feature = "ndarray"))]
+pub trait HostScalarFn<const N: usize>: Send + Sync + std::fmt::Debug {
+    /// `(value, statistics)` at `x`.
+    fn forward(&self, x: [&[f32]; N]) -> (f32, Vec<f32>);
+    /// `g * d value / d x_k` for every input `k`.
+    fn backward(&self, x: [&[f32]; N], g: f32) -> [Vec<f32>; N];
+}
+
+/// `f` over `inputs` as one autodiff node with a host forward and backward, where the
+/// backend allows (ndarray): a loss of a dozen element-wise operations on a minibatch
+/// as one pass instead of their allocations and graph nodes. Returns the value `[1]` and
+/// the statistics `f` computes alongside; elsewhere the inputs come back in `Err`, for
+/// the caller's composed form.
+#[allow(clippy::type_complexity, clippy::result_large_err)]
+pub fn host_scalar<B: Backend, const N: usize>(
+    inputs: [Tensor<B, 1>; N],
+    f: std::sync::Arc<dyn HostScalarFn<N>>,
+) -> Result<(Tensor<B, 1>, Vec<f32>), [Tensor<B, 1>; N]> {
+    #[cfg(feature = "ndarray")]
+    return fused::host_scalar(inputs, f);
+    #[cfg(not(feature = "ndarray"))]
+    {
+        let _ = f;
+        Err(inputs)
+    }
+}
+
 /// Every float parameter's shape, in visiting order: two modules with the same list have
 /// the same structure.
 pub fn param_shapes<B: burn::prelude::Backend, M: burn::module::Module<B>>(

@@ -16,7 +16,7 @@
 //! differentiated: the value inside the advantage is detached by construction.
 
 use burn::prelude::*;
-use rl_models::Evaluation;
+use rl_models::{Evaluation, read_f32};
 
 /// The policy term.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -106,9 +106,9 @@ pub struct Loss<B: Backend> {
     pub entropy: Tensor<B, 1>,
     /// PPO's diagnostics, with the clipped surrogate.
     pub diagnostics: Option<Diagnostics<B>>,
-    /// The clipped surrogate's per-row terms, with the clipped surrogate.
+    /// The clipped surrogate's per-row terms ([`composed`] only).
     pub surrogate: Option<SurrogateRows<B>>,
-    /// The value term's per-row terms (with a value head).
+    /// The value term's per-row terms ([`composed`] only).
     pub value_rows: Option<ValueRows<B>>,
 }
 
@@ -148,10 +148,190 @@ pub struct Diagnostics<B: Backend> {
 /// The loss of a batch, from the network's [`Evaluation`] of it (with its autodiff
 /// graph) and the batch's constants.
 ///
+/// With the clipped surrogate on ndarray, the whole loss is one autodiff node computed on
+/// the host ([`ClippedHost`]: the same formula, its gradient written out), instead of
+/// three dozen element-wise operations; it reports no per-row terms. Elsewhere, and for
+/// the vanilla objective (whose bits the lesson's learners pin), it is [`composed`].
+///
 /// # Panics
 /// If the objective needs old log-probabilities or values that `targets` lacks (a
 /// programming error of the caller).
 pub fn loss<B: Backend>(
+    eval: Evaluation<B>,
+    targets: Targets<B>,
+    objective: Objective,
+    coefs: LossCoefs,
+) -> Loss<B> {
+    let PolicyObjective::Clipped { clip_coef } = objective.policy else {
+        return composed(eval, targets, objective, coefs);
+    };
+    if !rl_models::host_fusable::<B>() {
+        return composed(eval, targets, objective, coefs);
+    }
+    let device = eval.log_prob.device();
+    let has_value = eval.value.is_some();
+    let value = eval
+        .value
+        .clone()
+        .unwrap_or_else(|| Tensor::zeros([1], &device));
+    let read = |t: &Option<Tensor<B, 1>>| t.clone().map(read_f32).unwrap_or_default();
+    let f = ClippedHost {
+        clip: clip_coef,
+        value: objective.value,
+        coefs,
+        has_value,
+        advantages: read_f32(targets.advantages.clone()),
+        returns: read_f32(targets.returns.clone()),
+        old_log_probs: read(&targets.old_log_probs),
+        old_values: read(&targets.old_values),
+    };
+    match rl_models::host_scalar(
+        [eval.log_prob.clone(), eval.entropy.clone(), value],
+        std::sync::Arc::new(f),
+    ) {
+        Ok((total, stats)) => {
+            let scalar = |v: f32| Tensor::<B, 1>::from_floats([v], &device);
+            Loss {
+                total,
+                policy_loss: scalar(stats[0]),
+                value_loss: scalar(stats[1]),
+                entropy: scalar(stats[2]),
+                diagnostics: Some(Diagnostics {
+                    approx_kl: scalar(stats[3]),
+                    old_approx_kl: scalar(stats[4]),
+                    clipfrac: scalar(stats[5]),
+                }),
+                surrogate: None,
+                value_rows: None,
+            }
+        }
+        Err(_) => composed(eval, targets, objective, coefs),
+    }
+}
+
+/// PPO's loss as one host function of `[log pi, entropy, V]` per row: the formula of
+/// [`composed`] with the surrogate clipped, accumulated in f64, and its gradient.
+#[derive(Debug)]
+struct ClippedHost {
+    clip: f32,
+    value: ValueObjective,
+    coefs: LossCoefs,
+    has_value: bool,
+    advantages: Vec<f32>,
+    returns: Vec<f32>,
+    old_log_probs: Vec<f32>,
+    old_values: Vec<f32>,
+}
+
+impl ClippedHost {
+    /// Row `i`'s policy term `max(u, c)` and whether the unclipped `u` is the larger,
+    /// with the ratio.
+    fn policy_row(&self, log_prob: f32, i: usize) -> (f32, bool, f32, f32) {
+        let log_ratio = log_prob - self.old_log_probs[i];
+        let ratio = log_ratio.exp();
+        let a = self.advantages[i];
+        let unclipped = -a * ratio;
+        let clipped = -a * ratio.clamp(1.0 - self.clip, 1.0 + self.clip);
+        (
+            unclipped.max(clipped),
+            unclipped >= clipped,
+            ratio,
+            log_ratio,
+        )
+    }
+
+    /// Row `i`'s value term and its derivative with respect to `v`, before the mean.
+    fn value_row(&self, v: f32, i: usize) -> (f64, f64) {
+        let r = self.returns[i];
+        let d = f64::from(v - r);
+        match self.value {
+            ValueObjective::Mse => (d * d, 2.0 * d),
+            ValueObjective::HalfMse { clip: None } => (0.5 * d * d, d),
+            ValueObjective::HalfMse { clip: Some(c) } => {
+                let old = self.old_values[i];
+                let change = v - old;
+                let v_clipped = old + change.clamp(-c, c);
+                let dc = f64::from(v_clipped - r);
+                if d * d >= dc * dc {
+                    (0.5 * d * d, d)
+                } else {
+                    let inside = change > -c && change < c;
+                    (0.5 * dc * dc, if inside { dc } else { 0.0 })
+                }
+            }
+        }
+    }
+}
+
+impl rl_models::HostScalarFn<3> for ClippedHost {
+    fn forward(&self, [log_prob, entropy, value]: [&[f32]; 3]) -> (f32, Vec<f32>) {
+        let n = log_prob.len() as f64;
+        let (mut pg, mut kl, mut old_kl, mut clipped) = (0.0_f64, 0.0_f64, 0.0_f64, 0.0_f64);
+        for (i, &lp) in log_prob.iter().enumerate() {
+            let (term, _, ratio, log_ratio) = self.policy_row(lp, i);
+            pg += f64::from(term);
+            kl += f64::from((ratio - 1.0) - log_ratio);
+            old_kl += f64::from(-log_ratio);
+            if (ratio - 1.0).abs() > self.clip {
+                clipped += 1.0;
+            }
+        }
+        let v_loss = if self.has_value {
+            value
+                .iter()
+                .enumerate()
+                .map(|(i, &v)| self.value_row(v, i).0)
+                .sum::<f64>()
+                / n
+        } else {
+            0.0
+        };
+        let ent = entropy.iter().map(|&h| f64::from(h)).sum::<f64>() / entropy.len() as f64;
+        let pg = pg / n;
+        let total =
+            pg + f64::from(self.coefs.vf_coef) * v_loss - f64::from(self.coefs.ent_coef) * ent;
+        let stats = [pg, v_loss, ent, kl / n, old_kl / n, clipped / n];
+        (total as f32, stats.map(|s| s as f32).to_vec())
+    }
+
+    fn backward(&self, [log_prob, entropy, value]: [&[f32]; 3], g: f32) -> [Vec<f32>; 3] {
+        let g = f64::from(g);
+        let n = log_prob.len() as f64;
+        let d_log_prob = log_prob
+            .iter()
+            .enumerate()
+            .map(|(i, &lp)| {
+                // The clipped term is constant where it wins (outside the range).
+                let (_, unclipped_wins, ratio, _) = self.policy_row(lp, i);
+                let d = if unclipped_wins {
+                    -f64::from(self.advantages[i]) * f64::from(ratio)
+                } else {
+                    0.0
+                };
+                (g * d / n) as f32
+            })
+            .collect();
+        let d_entropy = vec![
+            (-g * f64::from(self.coefs.ent_coef) / entropy.len() as f64) as f32;
+            entropy.len()
+        ];
+        let d_value = if self.has_value {
+            let vf = f64::from(self.coefs.vf_coef);
+            value
+                .iter()
+                .enumerate()
+                .map(|(i, &v)| (g * vf * self.value_row(v, i).1 / n) as f32)
+                .collect()
+        } else {
+            vec![0.0; value.len()]
+        };
+        [d_log_prob, d_entropy, d_value]
+    }
+}
+
+/// The loss from Burn's tensor operations, per-row terms included: every backend's, and
+/// the reference of the fused form.
+pub fn composed<B: Backend>(
     eval: Evaluation<B>,
     targets: Targets<B>,
     objective: Objective,
@@ -231,5 +411,118 @@ pub fn loss<B: Backend>(
         diagnostics,
         surrogate,
         value_rows,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rl_models::backend::{TrainBackend as B, device};
+
+    fn leaf(v: Vec<f32>) -> Tensor<B, 1> {
+        let n = v.len();
+        Tensor::<B, 1>::from_data(TensorData::new(v, [n]), &device()).require_grad()
+    }
+
+    fn constant(v: Vec<f32>) -> Tensor<B, 1> {
+        let n = v.len();
+        Tensor::<B, 1>::from_data(TensorData::new(v, [n]), &device())
+    }
+
+    /// Values spread around `centre`, the same on every run.
+    fn spread(n: usize, centre: f32, scale: f32, k: f32) -> Vec<f32> {
+        (0..n)
+            .map(|i| centre + scale * ((i as f32 + k) * 0.731).sin())
+            .collect()
+    }
+
+    /// The loss's terms and the gradients of its total with respect to log pi, the
+    /// entropy and the value.
+    fn run(
+        fused: bool,
+        objective: Objective,
+        entropy_len: usize,
+        with_value: bool,
+    ) -> (Vec<f32>, Vec<Vec<f32>>, bool) {
+        let n = 37;
+        let (lp, h) = (
+            leaf(spread(n, -0.7, 0.4, 0.0)),
+            leaf(spread(entropy_len, 0.6, 0.1, 1.0)),
+        );
+        let v = leaf(spread(n, 1.0, 2.0, 2.0));
+        let eval = Evaluation {
+            log_prob: lp.clone(),
+            entropy: h.clone(),
+            value: with_value.then(|| v.clone()),
+        };
+        let targets = Targets {
+            advantages: constant(spread(n, 0.1, 1.5, 3.0)),
+            returns: constant(spread(n, 1.0, 2.5, 4.0)),
+            // Old log-probabilities 0.3 around the new: ratios on both sides of the clip.
+            old_log_probs: Some(constant(spread(n, -0.7, 0.7, 5.0))),
+            old_values: Some(constant(spread(n, 1.0, 2.2, 6.0))),
+        };
+        let coefs = LossCoefs {
+            vf_coef: 0.5,
+            ent_coef: 0.01,
+        };
+        let l = if fused {
+            loss(eval, targets, objective, coefs)
+        } else {
+            composed(eval, targets, objective, coefs)
+        };
+        let d = l.diagnostics.clone().expect("diagnostics");
+        let terms = [
+            l.total.clone(),
+            l.policy_loss.clone(),
+            l.value_loss.clone(),
+            l.entropy.clone(),
+            d.approx_kl,
+            d.old_approx_kl,
+            d.clipfrac,
+        ]
+        .map(|t| read_f32(t.inner())[0])
+        .to_vec();
+        let g = l.total.backward();
+        let grads = [&lp, &h, &v]
+            .map(|t| t.grad(&g).map(read_f32).unwrap_or_default())
+            .to_vec();
+        (terms, grads, l.surrogate.is_none())
+    }
+
+    #[test]
+    fn the_fused_ppo_loss_is_the_composed_one_forward_and_backward() {
+        let clip = PolicyObjective::Clipped { clip_coef: 0.2 };
+        for value in [
+            ValueObjective::HalfMse { clip: Some(0.2) },
+            ValueObjective::HalfMse { clip: None },
+            ValueObjective::Mse,
+        ] {
+            let objective = Objective {
+                policy: clip,
+                value,
+            };
+            // Categorical (an entropy per row) and Gaussian (one), with and without a value.
+            for (entropy_len, with_value) in [(37, true), (1, true), (37, false)] {
+                let (ft, fg, took_fused) = run(true, objective, entropy_len, with_value);
+                let (ct, cg, _) = run(false, objective, entropy_len, with_value);
+                assert!(took_fused, "ndarray takes the host node");
+                for (f, c) in ft.iter().zip(&ct) {
+                    assert!(
+                        (f - c).abs() <= 1e-6 + 1e-5 * c.abs(),
+                        "{value:?}: {ft:?} vs {ct:?}"
+                    );
+                }
+                for (f, c) in fg.iter().zip(&cg) {
+                    assert_eq!(f.len(), c.len());
+                    for (a, b) in f.iter().zip(c) {
+                        assert!(
+                            (a - b).abs() <= 1e-7 + 1e-5 * b.abs(),
+                            "{value:?}: {f:?} vs {c:?}"
+                        );
+                    }
+                }
+            }
+        }
     }
 }

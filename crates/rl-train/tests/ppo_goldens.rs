@@ -25,7 +25,9 @@ use common::{check, check_grads, f32s, f64s, golden_files, read, torch_weights};
 use rl_core::{Advantage, Batch, normalize_in_place};
 use rl_models::backend::{TrainBackend as B, device};
 use rl_models::{ActionBatch, ActionHead, ActorCritic, ActorCriticConfig, ValueNetwork};
-use rl_train::loss::{LossCoefs, Objective, PolicyObjective, Targets, ValueObjective, loss};
+use rl_train::loss::{
+    LossCoefs, Objective, PolicyObjective, Targets, ValueObjective, composed, loss,
+};
 use serde_json::Value;
 
 /// A `[T][N]` array of booleans, flattened time-major.
@@ -285,17 +287,14 @@ fn ppo(case: &Value, failures: &mut Vec<String>) {
         vf_coef: case["vf_coef"].as_f64().unwrap() as f32,
         ent_coef: case["ent_coef"].as_f64().unwrap() as f32,
     };
-    let l = loss(
-        eval,
-        Targets {
-            advantages: tensor(advantages),
-            returns: tensor(f32s(&batch["returns"])),
-            old_log_probs: Some(tensor(f32s(&batch["old_log_probs"]))),
-            old_values: Some(tensor(f32s(&batch["old_values"]))),
-        },
-        objective,
-        coefs,
-    );
+    let targets = || Targets {
+        advantages: tensor(advantages.clone()),
+        returns: tensor(f32s(&batch["returns"])),
+        old_log_probs: Some(tensor(f32s(&batch["old_log_probs"]))),
+        old_values: Some(tensor(f32s(&batch["old_values"]))),
+    };
+    // Every per-row term, from the composed form (the one every backend has).
+    let l = composed(eval, targets(), objective, coefs);
     let s = l.surrogate.clone().expect("the clipped surrogate's rows");
     check(
         name,
@@ -330,6 +329,32 @@ fn ppo(case: &Value, failures: &mut Vec<String>) {
         &f64s(&e["v_losses"]),
         failures,
     );
+    check_totals(name, "composed", &model, l, rows, e, failures);
+    // And the learners' loss (one host node on ndarray): every term and gradient.
+    let eval = model.evaluate(obs_again(case), actions(&model, batch));
+    let l = loss(eval, targets(), objective, coefs);
+    check_totals(name, "loss", &model, l, rows, e, failures);
+}
+
+/// The observations of a case's batch.
+fn obs_again(case: &Value) -> Tensor<B, 2> {
+    let obs_dim = case["obs_dim"].as_u64().unwrap() as usize;
+    let obs = f32s(&case["batch"]["obs"]);
+    let rows = obs.len() / obs_dim;
+    Tensor::<B, 2>::from_data(TensorData::new(obs, [rows, obs_dim]), &device())
+}
+
+/// Each loss term, PPO's diagnostics and every gradient of `l` against the case.
+fn check_totals(
+    name: &str,
+    form: &str,
+    model: &ActorCritic<B>,
+    l: rl_train::loss::Loss<B>,
+    rows: usize,
+    e: &Value,
+    failures: &mut Vec<String>,
+) {
+    let label = format!("{name} ({form})");
     let d = l
         .diagnostics
         .clone()
@@ -343,18 +368,18 @@ fn ppo(case: &Value, failures: &mut Vec<String>) {
         ("approx_kl", d.approx_kl),
         ("old_approx_kl", d.old_approx_kl),
     ] {
-        check(name, what, &read(t), &f64s(&e[what]), failures);
+        check(&label, what, &read(t), &f64s(&e[what]), failures);
     }
     // A fraction of rows: the same rows must be clipped (f32 holds k/rows to 1 ulp).
     let clipped = f64::from(read(d.clipfrac)[0]) * rows as f64;
     let want = e["clipfrac"].as_f64().unwrap() * rows as f64;
     if clipped.round() != want.round() || (clipped - clipped.round()).abs() > 1e-4 {
         failures.push(format!(
-            "{name}: {clipped} of {rows} rows clipped, want {want}"
+            "{label}: {clipped} of {rows} rows clipped, want {want}"
         ));
     }
-    let grads = GradientsParams::from_grads(l.total.backward(), &model);
-    check_grads(name, &model, &grads, &e["grads"], failures);
+    let grads = GradientsParams::from_grads(l.total.backward(), model);
+    check_grads(&label, model, &grads, &e["grads"], failures);
 }
 
 fn a2c(case: &Value, failures: &mut Vec<String>) {
