@@ -275,6 +275,11 @@ fn cases() -> Vec<Case> {
             "anneal_lr is true, but baseline does not use it",
         ),
         case(
+            "train --out {dir}/new --algo a2c --anneal-clip true",
+            2,
+            "anneal_clip is true, but a2c does not use it (it applies to ppo)",
+        ),
+        case(
             "train --out {dir}/new --algo ppo --normalize-returns true",
             2,
             "normalize_returns is true, but ppo does not use it",
