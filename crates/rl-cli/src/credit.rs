@@ -4,12 +4,13 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::Args;
-use rl_core::{Actions, VecEnv, discounted_returns, rng};
+use rl_core::Env;
+use rl_core::{VecEnv, discounted_returns, rng};
 use rl_models::backend::{TrainBackend, device};
 use rl_train::credit::grad_log_prob_norms;
-use rl_train::{Acting, Actor, model_config};
+use rl_train::{Agent, model_config};
 
-use crate::run_dir::load_run;
+use crate::run_dir::{self, load_run};
 use crate::{Failure, emit, usage};
 
 #[derive(Debug, Args)]
@@ -34,26 +35,17 @@ pub fn run(args: CreditArgs) -> Result<(), Failure> {
     // Play one episode with the trained policy, sampling its actions.
     let mut envs = VecEnv::from_fn(1, |_| env_id.make()).context("environment")?;
     envs.reset(args.seed);
-    let mut actor = Actor::new(
-        burn::module::AutodiffModule::valid(&model),
-        obs_dim,
-        Acting::Host,
-    );
+    let spec = env_id.make().spec();
+    let norm = usage(run_dir::load_normalizer(&args.model, &info.train, obs_dim))?;
+    let mut agent = Agent::new(burn::module::AutodiffModule::valid(&model), &spec, norm);
     let mut r = rng::seeded(rng::stream(args.seed, 1));
     let (mut obs, mut actions, mut rewards) = (Vec::new(), Vec::new(), Vec::new());
     loop {
-        obs.extend_from_slice(envs.observations());
-        match actor.act(envs.observations(), &mut r, false, &dev) {
-            Actions::Discrete(a) => {
-                actions.push(a[0] as f32);
-                envs.step(Actions::Discrete(&[a[0]])).context("step")?;
-            }
-            Actions::Continuous(a) => {
-                let a = a.to_vec();
-                actions.extend_from_slice(&a);
-                envs.step(Actions::Continuous(&a)).context("step")?;
-            }
-        }
+        // The network's inputs and its draws (before clipping): what log pi is of.
+        let step = agent.act(envs.observations(), &mut r, false, &dev);
+        envs.step(step).context("step")?;
+        obs.extend_from_slice(agent.observed());
+        actions.extend_from_slice(agent.drawn());
         rewards.push(envs.rewards()[0]);
         if !envs.finished().is_empty() {
             break;

@@ -6,7 +6,7 @@ use anyhow::Context;
 use clap::Args;
 use rl_core::{Env, VecEnv, rng};
 use rl_models::backend::{Backend, device};
-use rl_train::Actor;
+use rl_train::Agent;
 
 use crate::{Failure, outln, run_dir, stats, usage};
 
@@ -18,7 +18,8 @@ pub struct EvalArgs {
     /// Number of episodes.
     #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u64).range(1..))]
     episodes: u64,
-    /// Take the most likely action (the mean for Gaussian policies) instead of sampling.
+    /// Take the most likely action (the mean, clipped, for Gaussian policies) instead of
+    /// sampling.
     #[arg(long)]
     greedy: bool,
     /// Seed of the evaluation episodes and action sampling.
@@ -31,15 +32,16 @@ pub struct EvalArgs {
 /// a generator seeded from `seed` too. The same arguments give the same returns.
 pub fn returns(dir: &Path, episodes: u64, seed: u64, greedy: bool) -> anyhow::Result<Vec<f64>> {
     let dev = device();
-    let (_, env_id, model) = run_dir::load_run::<Backend>(dir, &dev)?;
-    let obs_dim = env_id.make().spec().observation_space.flat_dim();
-    let mut actor = Actor::new(model, obs_dim, rl_train::Acting::Host);
+    let (info, env_id, model) = run_dir::load_run::<Backend>(dir, &dev)?;
+    let spec = env_id.make().spec();
+    let norm = run_dir::load_normalizer(dir, &info.train, spec.observation_space.flat_dim())?;
+    let mut agent = Agent::new(model, &spec, norm);
     let mut envs = VecEnv::from_fn(1, |_| env_id.make()).context("environment")?;
     envs.reset(seed);
     let mut r = rng::seeded(rng::stream(seed, 1));
     let mut returns = Vec::with_capacity(episodes as usize);
     while (returns.len() as u64) < episodes {
-        let actions = actor.act(envs.observations(), &mut r, greedy, &dev);
+        let actions = agent.act(envs.observations(), &mut r, greedy, &dev);
         envs.step(actions).context("stepping the environment")?;
         returns.extend(envs.finished().iter().map(|e| e.episodic_return));
     }

@@ -6,6 +6,7 @@ use anyhow::Context;
 use clap::Args;
 use rl_core::Env;
 use rl_models::backend::{Backend, device};
+use rl_models::torch::{TorchTensor, write_safetensors};
 
 use crate::{Failure, outln, run_dir, usage};
 
@@ -47,9 +48,31 @@ pub fn run(args: ExportArgs) -> Result<(), Failure> {
         ("action_dim", width.to_string()),
         ("value_network", format!("{:?}", cfg.value).to_lowercase()),
     ];
-    let bytes = model
-        .to_safetensors(meta.into_iter().map(|(k, v)| (k.to_string(), v)).collect())
-        .context("serialising the policy")?;
+    let mut meta: std::collections::HashMap<String, String> =
+        meta.into_iter().map(|(k, v)| (k.to_string(), v)).collect();
+    let mut tensors = model.to_torch();
+    // Normalised observations: the frozen statistics, as f32 tensors and metadata, so
+    // that the file alone reproduces the policy.
+    let norm = usage(run_dir::load_normalizer(
+        &args.model,
+        &info.train,
+        cfg.obs_dim,
+    ))?;
+    if let Some(o) = &norm.obs {
+        let f32s = |v: &[f64]| TorchTensor {
+            shape: vec![v.len()],
+            data: v.iter().map(|&x| x as f32).collect(),
+        };
+        tensors.insert("obs_norm.mean".into(), f32s(&o.rms.mean));
+        tensors.insert("obs_norm.var".into(), f32s(&o.rms.var));
+        meta.insert("obs_norm_epsilon".into(), o.epsilon.to_string());
+        meta.insert("obs_clip".into(), o.clip.to_string());
+    }
+    if let rl_core::Space::Box { low, high, .. } = &spec.action_space {
+        meta.insert("action_low".into(), format!("{low:?}"));
+        meta.insert("action_high".into(), format!("{high:?}"));
+    }
+    let bytes = write_safetensors(tensors, meta).context("serialising the policy")?;
     std::fs::write(&args.out, bytes)
         .with_context(|| format!("cannot write {}", args.out.display()))?;
     outln!(

@@ -7,7 +7,9 @@
 //! - `updates.csv`: one row per update, the learning rate, the loss terms and the
 //!   diagnostics (CleanRL's `charts/*` and `losses/*` names, without the prefixes);
 //! - `checkpoint.bin`: everything needed to resume exactly (see [`RunCheckpoint`]);
-//! - `model.mpk`: the trained network, Burn's named MessagePack record at full precision.
+//! - `model.mpk`: the trained network, Burn's named MessagePack record at full precision;
+//! - `normalization.json` (runs that normalise observations or rewards): the final
+//!   statistics, which a trained policy's observations go through, frozen.
 //!
 //! Every file but the CSV logs is replaced atomically; the logs are rebuilt from the
 //! checkpoint on resume, so rows written after it (by a run that was killed) are dropped
@@ -20,7 +22,7 @@ use anyhow::{Context, Result, bail};
 use burn::module::Module;
 use burn::prelude::Backend;
 use burn::record::{FullPrecisionSettings, NamedMpkBytesRecorder, Recorder};
-use rl_core::EnvId;
+use rl_core::{EnvId, Normalizer};
 use rl_models::ActorCritic;
 use rl_train::checkpoint::{self, write_atomic};
 use rl_train::{EpisodeRecord, LearnerState, TrainConfig, UpdateReport, model_config};
@@ -38,10 +40,19 @@ const TIMING: &str = "timing.csv";
 const UPDATES: &str = "updates.csv";
 const CHECKPOINT: &str = "checkpoint.bin";
 const MODEL: &str = "model.mpk";
+const NORMALIZATION: &str = "normalization.json";
 const LOCK: &str = "rl.lock";
 
 /// The files `rl train` writes into a run folder (and `--force` removes).
-const RUN_FILES: [&str; 6] = [CONFIG, METRICS, TIMING, UPDATES, CHECKPOINT, MODEL];
+const RUN_FILES: [&str; 7] = [
+    CONFIG,
+    METRICS,
+    TIMING,
+    UPDATES,
+    CHECKPOINT,
+    MODEL,
+    NORMALIZATION,
+];
 
 /// What `config.toml` holds.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -446,6 +457,44 @@ pub fn save_model<B: Backend>(dir: &Path, model: &ActorCritic<B>) -> Result<()> 
     Ok(())
 }
 
+/// Writes `normalization.json` atomically: the statistics a trained policy's inputs go
+/// through (written before `model.mpk`, so a model always has its statistics).
+pub fn save_normalizer(dir: &Path, norm: &Normalizer) -> Result<()> {
+    let text = serde_json::to_string_pretty(norm).context("serialising the normalisation")?;
+    write_atomic(&dir.join(NORMALIZATION), text.as_bytes())?;
+    Ok(())
+}
+
+/// The frozen normalisation of a trained run: its `normalization.json` when the
+/// configuration normalises, checked against the observation size; none otherwise.
+pub fn load_normalizer(dir: &Path, cfg: &TrainConfig, obs_dim: usize) -> Result<Normalizer> {
+    if !(cfg.normalize_obs || cfg.normalize_reward) {
+        return Ok(rl_train::fresh_normalizer(cfg, obs_dim).freeze());
+    }
+    let path = dir.join(NORMALIZATION);
+    let text = fs::read_to_string(&path).with_context(|| {
+        format!(
+            "cannot read {}, which a run that normalises its observations needs",
+            path.display()
+        )
+    })?;
+    let norm: Normalizer = serde_json::from_str(&text)
+        .with_context(|| format!("cannot load {}: the file is corrupt", path.display()))?;
+    let want = rl_train::fresh_normalizer(cfg, obs_dim);
+    if norm.obs.is_some() != want.obs.is_some() || norm.reward.is_some() != want.reward.is_some() {
+        bail!(
+            "{} does not match the run's configuration (normalize_obs {}, normalize_reward {})",
+            path.display(),
+            cfg.normalize_obs,
+            cfg.normalize_reward
+        );
+    }
+    norm.check(obs_dim, cfg.n_envs)
+        .map_err(anyhow::Error::msg)
+        .with_context(|| format!("cannot load {}", path.display()))?;
+    Ok(norm.freeze())
+}
+
 /// The run's configuration, its environment and its trained network on backend `B`.
 pub fn load_run<B: Backend>(
     dir: &Path,
@@ -555,6 +604,46 @@ mod tests {
                 .to_string()
                 .contains("corrupt")
         );
+    }
+
+    #[test]
+    fn normalisation_statistics_round_trip_and_bad_ones_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = TrainConfig {
+            normalize_obs: true,
+            ..TrainConfig::for_algo(rl_train::Algo::Ppo)
+        };
+        // None needed, none read.
+        let plain = TrainConfig::for_algo(rl_train::Algo::Ppo);
+        assert!(!load_normalizer(dir.path(), &plain, 4).unwrap().is_active());
+        let e = load_normalizer(dir.path(), &cfg, 4)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("normalization.json"), "{e}");
+        // The f64 statistics come back exactly, frozen.
+        let mut n = rl_train::fresh_normalizer(&cfg, 4);
+        n.observe(
+            &[0.1, -0.2, 1.0 / 3.0, 7.0, 2.5, 0.0, -1e-7, 3.0],
+            &mut Vec::new(),
+        );
+        save_normalizer(dir.path(), &n).unwrap();
+        let back = load_normalizer(dir.path(), &cfg, 4).unwrap();
+        assert_eq!(back, n.clone().freeze());
+        // Another size, another configuration, a damaged file.
+        assert!(load_normalizer(dir.path(), &cfg, 3).is_err());
+        let both = TrainConfig {
+            normalize_reward: true,
+            ..cfg.clone()
+        };
+        let e = load_normalizer(dir.path(), &both, 4)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("does not match"), "{e}");
+        fs::write(dir.path().join(NORMALIZATION), "{\"obs\": 3}").unwrap();
+        let e = load_normalizer(dir.path(), &cfg, 4)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("corrupt"), "{e}");
     }
 
     #[test]

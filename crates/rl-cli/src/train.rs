@@ -12,6 +12,7 @@ use rl_train::{Algo, Learner, OptimizerKind, TrainConfig, TrainError};
 
 use crate::run_dir::{
     Logs, Metrics, RunCheckpoint, RunInfo, RunLock, checkpoint_path, prepare_out, save_model,
+    save_normalizer,
 };
 use crate::{Failure, load_config_file, usage};
 
@@ -124,6 +125,18 @@ pub struct HyperArgs {
     /// 512].
     #[arg(long)]
     pub steps_per_update: Option<usize>,
+    /// A2C and PPO: normalise observations by their running mean and variance (SB3's
+    /// VecNormalize) [default: false].
+    #[arg(long)]
+    pub normalize_obs: Option<bool>,
+    /// A2C and PPO: scale rewards by the running std of the discounted return
+    /// [default: false].
+    #[arg(long)]
+    pub normalize_reward: Option<bool>,
+    /// The initial log standard deviation of a Gaussian policy (continuous actions only)
+    /// [default: 0].
+    #[arg(long, allow_negative_numbers = true)]
+    pub log_std_init: Option<f64>,
     /// Where the policy runs while acting: host (fast) or backend [default: host].
     #[arg(long)]
     pub acting: Option<rl_train::Acting>,
@@ -202,6 +215,9 @@ impl HyperArgs {
             minibatches,
             n_envs,
             episodes_per_update,
+            normalize_obs,
+            normalize_reward,
+            log_std_init,
             acting,
             checkpoint_every
         );
@@ -254,6 +270,9 @@ impl HyperArgs {
             n_envs,
             episodes_per_update,
             steps_per_update,
+            normalize_obs,
+            normalize_reward,
+            log_std_init,
             acting,
             bandit_probs,
             checkpoint_every
@@ -568,6 +587,10 @@ impl Session {
         // The final checkpoint first: if the model write is cut short, resuming writes it.
         if self.last_checkpoint.0 != self.learner.updates() {
             self.checkpoint()?;
+        }
+        if self.learner.normalizer().is_active() {
+            save_normalizer(&self.dir, self.learner.normalizer())
+                .context("saving the normalisation")?;
         }
         save_model(&self.dir, self.learner.model()).context("saving the model")?;
         Ok(Outcome::Done)

@@ -531,3 +531,62 @@ fn plot_redraws_from_the_csvs_of_a_fixture() {
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
     assert!(text(&o).contains("holds no run"), "{}", text(&o));
 }
+
+/// A Gaussian policy with normalised observations and rewards: trained, evaluated (the
+/// frozen statistics, the mean clipped), its credit table, and exported with the
+/// statistics so that the file alone reproduces the policy.
+#[test]
+fn a_normalised_gaussian_run_evaluates_and_exports_its_statistics() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("pendulum");
+    let out_s = out.to_str().unwrap();
+    let o = rl(&[
+        "train",
+        "--env",
+        "pendulum-v1",
+        "--algo",
+        "ppo",
+        "--no-preset",
+        "--total-steps",
+        "2048",
+        "--normalize-obs",
+        "true",
+        "--normalize-reward",
+        "true",
+        "--log-std-init",
+        "-1",
+        "--out",
+        out_s,
+        "--quiet",
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let norm: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("normalization.json")).unwrap())
+            .unwrap();
+    let mean: Vec<f64> = serde_json::from_value(norm["obs"]["rms"]["mean"].clone()).unwrap();
+    let var: Vec<f64> = serde_json::from_value(norm["obs"]["rms"]["var"].clone()).unwrap();
+    assert_eq!(mean.len(), 3);
+    assert!(var.iter().all(|&v| v > 0.0 && v != 1.0), "{var:?}");
+
+    let o = rl(&["eval", "--model", out_s, "--greedy", "--episodes", "2"]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("Pendulum-v1: 2 episodes"), "{}", text(&o));
+    let o = rl(&["credit", "--model", out_s, "--csv"]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(String::from_utf8_lossy(&o.stdout).lines().count(), 201);
+
+    let file = dir.path().join("policy.safetensors");
+    let o = rl(&["export", "--model", out_s, "--out", file.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", text(&o));
+    let (tensors, meta) =
+        rl_models::torch::read_safetensors(&std::fs::read(&file).unwrap()).unwrap();
+    assert_eq!(tensors["policy.log_std"].shape, vec![1]);
+    assert_eq!(tensors["obs_norm.mean"].shape, vec![3]);
+    let f32s = |v: &[f64]| v.iter().map(|&x| x as f32).collect::<Vec<_>>();
+    assert_eq!(tensors["obs_norm.mean"].data, f32s(&mean));
+    assert_eq!(tensors["obs_norm.var"].data, f32s(&var));
+    assert_eq!(meta["obs_norm_epsilon"], "0.00000001");
+    assert_eq!(meta["obs_clip"], "10");
+    assert_eq!(meta["action_head"], "gaussian");
+    assert_eq!(meta["action_low"], "[-2.0]");
+}

@@ -280,6 +280,31 @@ fn cases() -> Vec<Case> {
             "anneal_clip is true, but a2c does not use it (it applies to ppo)",
         ),
         case(
+            "train --out {dir}/new --algo baseline --normalize-obs true",
+            2,
+            "normalize_obs is true, but baseline does not use it (it applies to a2c and ppo)",
+        ),
+        case(
+            "train --out {dir}/new --algo ppo --env bandit-v0 --normalize-reward true",
+            2,
+            "normalize_reward is true, but Bandit-v0 has no observation to normalise",
+        ),
+        case(
+            "train --out {dir}/new --algo ppo --log-std-init -1",
+            2,
+            "log_std_init is -1, but CartPole-v1 has discrete actions",
+        ),
+        case(
+            "train --out {dir}/new --algo ppo --env pendulum-v1 --log-std-init 50",
+            2,
+            "log_std_init is 50: allowed a finite number in [-20, 2]",
+        ),
+        case(
+            "train --out {dir}/new --algo ppo --env pendulum-v1 --log-std-init nan",
+            2,
+            "log_std_init is NaN",
+        ),
+        case(
             "train --out {dir}/new --algo ppo --normalize-returns true",
             2,
             "normalize_returns is true, but ppo does not use it",

@@ -38,10 +38,13 @@ fn resume(out: &Path) -> Command {
     c
 }
 
-/// The files that must match, byte for byte.
-fn result(out: &Path) -> [Vec<u8>; 3] {
-    ["metrics.csv", "updates.csv", "model.mpk"]
-        .map(|f| std::fs::read(out.join(f)).unwrap_or_else(|e| panic!("{f}: {e}")))
+/// The files that must match, byte for byte (`normalization.json` is empty for a run
+/// that does not normalise).
+fn result(out: &Path) -> [Vec<u8>; 4] {
+    let norm = std::fs::read(out.join("normalization.json")).unwrap_or_default();
+    let [m, u, k] = ["metrics.csv", "updates.csv", "model.mpk"]
+        .map(|f| std::fs::read(out.join(f)).unwrap_or_else(|e| panic!("{f}: {e}")));
+    [m, u, k, norm]
 }
 
 fn rows(out: &Path, file: &str) -> usize {
@@ -176,6 +179,34 @@ fn ppo_and_a2c_killed_at_random_points_resume_to_the_same_bytes() {
             "4",
             "--checkpoint-every",
             "20",
+        ],
+        3,
+    );
+}
+
+#[test]
+fn a_normalised_gaussian_run_killed_at_random_points_resumes_to_the_same_bytes() {
+    // The running statistics of observations and discounted returns, the per-environment
+    // returns, clipped Gaussian actions.
+    kill_and_resume(
+        &[
+            "--env",
+            "pendulum-v1",
+            "--algo",
+            "ppo",
+            "--no-preset",
+            "--total-steps",
+            "16384",
+            "--normalize-obs",
+            "true",
+            "--normalize-reward",
+            "true",
+            "--log-std-init",
+            "-0.5",
+            "--seed",
+            "6",
+            "--checkpoint-every",
+            "1",
         ],
         3,
     );

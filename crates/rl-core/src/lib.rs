@@ -8,6 +8,8 @@
 //! - [`VecEnv`]: N copies stepped in one call, with automatic reset.
 //! - [`Advantage`]: the advantage estimator (Monte-Carlo, baseline, TD(0), GAE), with
 //!   [`discounted_returns`] and [`normalize_in_place`].
+//! - [`Normalizer`]: running normalisation of observations and rewards (SB3's
+//!   `VecNormalize`).
 //!
 //! ```
 //! use rl_core::{Action, CartPole, Env};
@@ -33,6 +35,7 @@ mod advantage;
 mod env;
 mod envs;
 mod error;
+pub mod normalize;
 pub mod rng;
 mod space;
 mod vec_env;
@@ -44,5 +47,6 @@ pub use envs::{
     MountainCarContinuous, Pendulum,
 };
 pub use error::{Error, ErrorKind, Result};
+pub use normalize::Normalizer;
 pub use space::Space;
 pub use vec_env::{Actions, EpisodeEnd, VecEnv, VecEnvState};

@@ -52,6 +52,20 @@ impl Space {
     }
 }
 
+impl Space {
+    /// Clips flat box elements (any number of rows, row-major) into the bounds, as
+    /// `np.clip(action, low, high)` does before a Gaussian policy's sample reaches the
+    /// environment; a discrete space leaves them as they are.
+    pub fn clip_rows(&self, rows: &mut [f32]) {
+        if let Space::Box { low, high, .. } = self {
+            let d = low.len().max(1);
+            for (k, x) in rows.iter_mut().enumerate() {
+                *x = x.max(low[k % d]).min(high[k % d]);
+            }
+        }
+    }
+}
+
 impl std::fmt::Display for Space {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
@@ -71,6 +85,14 @@ mod tests {
     fn flat_dims() {
         assert_eq!(Space::Discrete { n: 3 }.flat_dim(), 1);
         assert_eq!(Space::boxed(vec![-1.0; 3], vec![1.0; 3]).flat_dim(), 3);
+    }
+
+    #[test]
+    fn clipping_keeps_rows_in_their_bounds() {
+        let s = Space::boxed(vec![-1.0, 0.0], vec![1.0, 2.0]);
+        let mut rows = [-3.0, 5.0, 0.5, 1.0, 2.0, -0.0];
+        s.clip_rows(&mut rows);
+        assert_eq!(rows, [-1.0, 2.0, 0.5, 1.0, 1.0, 0.0]);
     }
 
     #[test]

@@ -202,7 +202,17 @@ impl<B: Backend> ActorCritic<B> {
     /// The network as a safetensors file in PyTorch's layout, with `metadata` (e.g. the
     /// activation, the environment, the observation and action sizes) in its header.
     pub fn to_safetensors(&self, metadata: HashMap<String, String>) -> Result<Vec<u8>, TorchError> {
-        let tensors = self.to_torch();
+        write_safetensors(self.to_torch(), metadata)
+    }
+}
+
+/// f32 tensors (the network's [`ActorCritic::to_torch`] and any others, such as the
+/// observation normalisation's statistics) as one safetensors file with `metadata`.
+pub fn write_safetensors(
+    tensors: BTreeMap<String, TorchTensor>,
+    metadata: HashMap<String, String>,
+) -> Result<Vec<u8>, TorchError> {
+    {
         let bytes: Vec<(String, Vec<usize>, Vec<u8>)> = tensors
             .into_iter()
             .map(|(name, t)| {

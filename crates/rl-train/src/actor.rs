@@ -9,7 +9,7 @@
 
 use burn::prelude::*;
 use rl_core::rng::Rng;
-use rl_core::{Actions, Space};
+use rl_core::{Actions, EnvSpec, Normalizer, Space};
 use rl_models::distributions::{sample_categorical, sample_gaussian};
 use rl_models::host::HostPolicy;
 use rl_models::{ActionHead, ActorCritic, PolicyHead, read_f32};
@@ -121,6 +121,78 @@ impl<B: Backend> Actor<B> {
                 Actions::Continuous(&self.continuous)
             }
         }
+    }
+}
+
+/// A trained policy as it plays: observations normalised with frozen statistics, the
+/// actor on the host, Gaussian samples (or means, greedy) clipped to the action space's
+/// bounds on their way to the environment. `rl eval`, `rl credit` and anything that
+/// plays a saved run go through here.
+#[derive(Debug)]
+pub struct Agent<B: Backend> {
+    actor: Actor<B>,
+    norm: Normalizer,
+    space: Space,
+    observed: Vec<f32>,
+    drawn: Vec<f32>,
+    discrete: Vec<usize>,
+    clipped: Vec<f32>,
+}
+
+impl<B: Backend> Agent<B> {
+    /// `model` (an inference network) acting in environments with `spec`'s spaces,
+    /// observations normalised by `norm` (frozen here).
+    pub fn new(model: ActorCritic<B>, spec: &EnvSpec, norm: Normalizer) -> Self {
+        let obs_dim = spec.observation_space.flat_dim();
+        Self {
+            actor: Actor::new(model, obs_dim, Acting::Host),
+            norm: norm.freeze(),
+            space: spec.action_space.clone(),
+            observed: Vec::new(),
+            drawn: Vec::new(),
+            discrete: Vec::new(),
+            clipped: Vec::new(),
+        }
+    }
+
+    /// The actions for the environments' raw observations `obs`, ready to step them
+    /// with: sampled, or the mode with `greedy`, and clipped into the action space.
+    pub fn act(
+        &mut self,
+        obs: &[f32],
+        rng: &mut Rng,
+        greedy: bool,
+        device: &B::Device,
+    ) -> Actions<'_> {
+        self.norm.normalize_obs(obs, &mut self.observed);
+        match self.actor.act(&self.observed, rng, greedy, device) {
+            Actions::Discrete(a) => {
+                self.discrete.clear();
+                self.discrete.extend_from_slice(a);
+                self.drawn.clear();
+                self.drawn.extend(a.iter().map(|&x| x as f32));
+                Actions::Discrete(&self.discrete)
+            }
+            Actions::Continuous(a) => {
+                self.drawn.clear();
+                self.drawn.extend_from_slice(a);
+                self.clipped.clear();
+                self.clipped.extend_from_slice(a);
+                self.space.clip_rows(&mut self.clipped);
+                Actions::Continuous(&self.clipped)
+            }
+        }
+    }
+
+    /// The observations of the last [`act`](Self::act) as the network saw them.
+    pub fn observed(&self) -> &[f32] {
+        &self.observed
+    }
+
+    /// The actions of the last [`act`](Self::act) as the policy drew them (indices as
+    /// f32, or Gaussian samples before clipping): what `log pi(a|s)` is of.
+    pub fn drawn(&self) -> &[f32] {
+        &self.drawn
     }
 }
 

@@ -6,7 +6,7 @@
 //! environment) pair if one ships ([`crate::presets`]), a configuration file, then the
 //! command line's flags. [`TrainConfig::validate`] then checks every field once.
 
-use rl_core::{Advantage, EnvId};
+use rl_core::{Advantage, Env, EnvId};
 
 use crate::actor::Acting;
 use crate::loss::{Objective, PolicyObjective, ValueObjective};
@@ -219,6 +219,16 @@ pub struct TrainConfig {
     /// end of a rollout are marked truncated and continue in the next one. A2C and PPO
     /// always collect this way.
     pub steps_per_update: Option<usize>,
+    /// A2C and PPO: normalise observations by their running mean and variance (SB3's
+    /// `VecNormalize(norm_obs=True)`, clipped to +-10); the statistics are frozen for
+    /// evaluation and exported with the policy.
+    pub normalize_obs: bool,
+    /// A2C and PPO: scale rewards by the running standard deviation of the discounted
+    /// return (SB3's `VecNormalize(norm_reward=True)`, with this run's `gamma`).
+    pub normalize_reward: bool,
+    /// The initial log standard deviation of a Gaussian policy (continuous actions
+    /// only; SB3's `log_std_init`).
+    pub log_std_init: f64,
     /// Where the policy runs during rollouts: `host` (fast) or `backend`.
     pub acting: Acting,
     /// The bandit's arm probabilities (`Bandit-v0` only; the lesson's when absent).
@@ -262,6 +272,9 @@ impl Default for TrainConfig {
             n_envs: 1,
             episodes_per_update: 1,
             steps_per_update: None,
+            normalize_obs: false,
+            normalize_reward: false,
+            log_std_init: 0.0,
             acting: Acting::Host,
             bandit_probs: None,
             checkpoint_every: 100,
@@ -290,6 +303,8 @@ const ONLY_FOR: &[(&str, &[Algo])] = &[
     ("target_kl", &[Algo::Ppo]),
     ("epochs", &[Algo::Ppo]),
     ("minibatches", &[Algo::Ppo]),
+    ("normalize_obs", &[Algo::A2c, Algo::Ppo]),
+    ("normalize_reward", &[Algo::A2c, Algo::Ppo]),
 ];
 
 impl Algo {
@@ -368,6 +383,8 @@ impl TrainConfig {
             "target_kl" => opt(self.target_kl),
             "epochs" => self.epochs.to_string(),
             "minibatches" => self.minibatches.to_string(),
+            "normalize_obs" => self.normalize_obs.to_string(),
+            "normalize_reward" => self.normalize_reward.to_string(),
             other => unreachable!("{other} is not a learner-specific field"),
         }
     }
@@ -509,6 +526,31 @@ impl TrainConfig {
                 ));
             }
             _ => {}
+        }
+        if id == EnvId::Bandit {
+            for (name, on) in [
+                ("normalize_obs", self.normalize_obs),
+                ("normalize_reward", self.normalize_reward),
+            ] {
+                if on {
+                    return err(format!(
+                        "{name} is true, but Bandit-v0 has no observation to normalise and one reward per episode: allowed false"
+                    ));
+                }
+            }
+        }
+        let continuous = matches!(id.make().spec().action_space, rl_core::Space::Box { .. });
+        if !(self.log_std_init.is_finite() && (-20.0..=2.0).contains(&self.log_std_init)) {
+            return err(format!(
+                "log_std_init is {}: allowed a finite number in [-20, 2]",
+                self.log_std_init
+            ));
+        }
+        if !continuous && self.log_std_init != 0.0 {
+            return err(format!(
+                "log_std_init is {}, but {id} has discrete actions: it applies to a Gaussian policy (Pendulum-v1, MountainCarContinuous-v0)",
+                self.log_std_init
+            ));
         }
         if let Some(p) = &self.bandit_probs {
             if id != EnvId::Bandit {

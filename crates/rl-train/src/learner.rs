@@ -14,7 +14,9 @@ use burn::prelude::*;
 use burn::record::{FullPrecisionSettings, NamedMpkBytesRecorder, Recorder};
 use burn::tensor::backend::AutodiffBackend;
 use rl_core::rng::{self, Rng, RngExt};
-use rl_core::{AnyEnv, Bandit, Batch, Env, EnvId, VecEnv, VecEnvState, normalize_in_place};
+use rl_core::{
+    AnyEnv, Bandit, Batch, Env, EnvId, Normalizer, VecEnv, VecEnvState, normalize_in_place,
+};
 use rl_models::{ActionBatch, ActionHead, ActorCritic, ActorCriticConfig, Evaluation, read_f32};
 use serde::{Deserialize, Serialize};
 
@@ -122,6 +124,8 @@ pub struct Learner<B: AutodiffBackend> {
     model: ActorCritic<B>,
     optim: Optim<B>,
     envs: VecEnv<AnyEnv>,
+    /// Observation and reward normalisation (inactive unless configured).
+    norm: Normalizer,
     /// Action sampling.
     rng: Rng,
     /// Minibatch shuffling.
@@ -155,6 +159,9 @@ pub struct LearnerState {
     shuffle_rng: Rng,
     envs: VecEnvState<AnyEnv>,
     dirty: Vec<bool>,
+    /// The normalisation statistics, with `normalize_obs` or `normalize_reward`.
+    #[serde(default)]
+    normalizer: Option<Normalizer>,
     /// The network's Burn record (named MessagePack, full precision).
     #[serde(with = "serde_bytes")]
     model: Vec<u8>,
@@ -195,6 +202,17 @@ fn make_env(cfg: &TrainConfig, env_id: EnvId) -> AnyEnv {
     }
 }
 
+/// The normalisation a configuration asks for, with fresh statistics (SB3's
+/// `VecNormalize` with the run's `gamma` for the returns, as rl-zoo sets it).
+pub fn fresh_normalizer(cfg: &TrainConfig, obs_dim: usize) -> Normalizer {
+    Normalizer::new(
+        obs_dim,
+        cfg.n_envs,
+        cfg.normalize_obs,
+        cfg.normalize_reward.then_some(cfg.gamma),
+    )
+}
+
 /// The network configuration a training configuration implies for an environment.
 pub fn model_config(cfg: &TrainConfig, env_id: EnvId) -> ActorCriticConfig {
     let spec = env_id.make().spec();
@@ -206,6 +224,7 @@ pub fn model_config(cfg: &TrainConfig, env_id: EnvId) -> ActorCriticConfig {
     .with_activation(cfg.activation)
     .with_init(cfg.init)
     .with_value(cfg.model_value_network())
+    .with_init_log_std(cfg.log_std_init as f32)
 }
 
 /// The parts of a learner that a fresh start and a saved state provide differently.
@@ -213,6 +232,7 @@ struct Parts<B: AutodiffBackend> {
     model: ActorCritic<B>,
     optim: Optim<B>,
     envs: VecEnv<AnyEnv>,
+    norm: Normalizer,
     rng: Rng,
     shuffle_rng: Rng,
     dirty: Vec<bool>,
@@ -228,6 +248,9 @@ impl<B: AutodiffBackend> Learner<B> {
         let env_id = cfg.validate()?;
         let mut envs = VecEnv::from_fn(cfg.n_envs, |_| make_env(&cfg, env_id))?;
         envs.reset(rng::stream(cfg.seed, STREAM_ENVS));
+        // The first observations are folded into the statistics, as VecNormalize.reset.
+        let mut norm = fresh_normalizer(&cfg, envs.spec().observation_space.flat_dim());
+        norm.observe(envs.observations(), &mut Vec::new());
         let model = model_config(&cfg, env_id).init_seeded::<B>(
             &mut rng::seeded(rng::stream(cfg.seed, STREAM_INIT)),
             &device,
@@ -236,6 +259,7 @@ impl<B: AutodiffBackend> Learner<B> {
             model,
             optim: Optim::new(cfg.optimizer()),
             envs,
+            norm,
             rng: rng::seeded(rng::stream(cfg.seed, STREAM_ACTIONS)),
             shuffle_rng: rng::seeded(rng::stream(cfg.seed, STREAM_MINIBATCHES)),
             dirty: vec![false; cfg.n_envs],
@@ -272,6 +296,29 @@ impl<B: AutodiffBackend> Learner<B> {
                 want.id
             )));
         }
+        let obs_dim = envs.spec().observation_space.flat_dim();
+        let norm = match state.normalizer {
+            Some(n) if n.is_active() => {
+                let want = fresh_normalizer(&cfg, obs_dim);
+                if n.obs.is_some() != want.obs.is_some()
+                    || n.reward.is_some() != want.reward.is_some()
+                    || !n.training
+                {
+                    return Err(bad(
+                        "the saved normalisation statistics are not the configuration's".into(),
+                    ));
+                }
+                n.check(obs_dim, cfg.n_envs)
+                    .map_err(|e| bad(format!("the saved normalisation is unusable: {e}")))?;
+                n
+            }
+            _ if cfg.normalize_obs || cfg.normalize_reward => {
+                return Err(bad(
+                    "the configuration normalises, but the state has no statistics".into(),
+                ));
+            }
+            _ => fresh_normalizer(&cfg, obs_dim),
+        };
         let fresh = model_config(&cfg, env_id).init::<B>(&device);
         let reference = Recorder::<B>::record(&recorder(), fresh.clone().into_record(), ())
             .map_err(|e| bad(format!("cannot record the network: {e}")))?;
@@ -288,6 +335,7 @@ impl<B: AutodiffBackend> Learner<B> {
             model,
             optim,
             envs,
+            norm,
             rng: state.rng,
             shuffle_rng: state.shuffle_rng,
             dirty: state.dirty,
@@ -314,6 +362,7 @@ impl<B: AutodiffBackend> Learner<B> {
             model: p.model,
             optim: p.optim,
             envs: p.envs,
+            norm: p.norm,
             rng: p.rng,
             shuffle_rng: p.shuffle_rng,
             rollout: Rollout::with_dirty(p.dirty, model_cfg.obs_dim),
@@ -341,9 +390,16 @@ impl<B: AutodiffBackend> Learner<B> {
             shuffle_rng: self.shuffle_rng.clone(),
             envs: self.envs.state(),
             dirty: self.rollout.dirty().to_vec(),
+            normalizer: self.norm.is_active().then(|| self.norm.clone()),
             model,
             optimizer,
         })
+    }
+
+    /// The observation and reward normalisation, as it stands (inactive unless
+    /// configured).
+    pub fn normalizer(&self) -> &Normalizer {
+        &self.norm
     }
 
     /// Seconds spent training, over every run this one resumes.
@@ -416,6 +472,7 @@ impl<B: AutodiffBackend> Learner<B> {
         let plan = self.plan();
         let episodes = self.rollout.collect(
             &mut self.envs,
+            &mut self.norm,
             &mut actor,
             &mut self.rng,
             &self.device,

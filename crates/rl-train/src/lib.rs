@@ -19,7 +19,9 @@ mod optim;
 pub mod presets;
 pub mod rollout;
 
-pub use actor::{Acting, Actor, head_for};
+pub use actor::{Acting, Actor, Agent, head_for};
 pub use config::{Algo, ConfigError, Recipe, TrainConfig};
-pub use learner::{EpisodeRecord, Learner, LearnerState, TrainError, UpdateReport, model_config};
+pub use learner::{
+    EpisodeRecord, Learner, LearnerState, TrainError, UpdateReport, fresh_normalizer, model_config,
+};
 pub use optim::{OptimizerKind, OptimizerSettings};

@@ -14,7 +14,7 @@
 
 use burn::prelude::Backend;
 use rl_core::rng::Rng;
-use rl_core::{Actions, AnyEnv, VecEnv};
+use rl_core::{Actions, AnyEnv, Normalizer, VecEnv};
 
 use crate::actor::Actor;
 use crate::learner::{EpisodeRecord, TrainError};
@@ -148,9 +148,16 @@ impl Rollout {
 
     /// Acts in `envs` with `actor` until `plan` is met, then lays the batch out
     /// environment after environment. Returns the episodes that finished, in order.
+    ///
+    /// The policy sees, and the batch keeps, observations and rewards as `norm` makes
+    /// them (its statistics move with every step while it trains); the episode records
+    /// keep the environments' own returns. A Gaussian policy's samples are kept as drawn
+    /// and clipped to the action space's bounds on their way to the environments.
+    #[allow(clippy::too_many_arguments)]
     pub fn collect<B: Backend>(
         &mut self,
         envs: &mut VecEnv<AnyEnv>,
+        norm: &mut Normalizer,
         actor: &mut Actor<B>,
         rng: &mut Rng,
         device: &B::Device,
@@ -165,13 +172,21 @@ impl Rollout {
                 envs.reset_one(i)?;
             }
         }
+        // The observations as the policy sees them: the statistics have not moved since
+        // these were folded in (or they come from a reset above, which is not folded in).
+        let mut obs = Vec::with_capacity(n * d);
+        norm.normalize_obs(envs.observations(), &mut obs);
+        let mut rewards = Vec::with_capacity(n);
+        let mut done = vec![false; n];
+        let mut final_obs = Vec::with_capacity(d);
+        let mut clipped = Vec::new();
+        let space = envs.spec().action_space.clone();
         let mut active = vec![true; n];
         let mut records = Vec::new();
         let mut t = 0;
         loop {
             // Act.
-            let obs = envs.observations();
-            let actions = actor.act(obs, rng, false, device);
+            let actions = actor.act(&obs, rng, false, device);
             for (i, seg) in self.segments.iter_mut().enumerate() {
                 if active[i] {
                     seg.obs.extend_from_slice(&obs[i * d..(i + 1) * d]);
@@ -186,8 +201,22 @@ impl Rollout {
             }
 
             // Step.
+            let actions = match actions {
+                Actions::Continuous(a) => {
+                    clipped.clear();
+                    clipped.extend_from_slice(a);
+                    space.clip_rows(&mut clipped);
+                    Actions::Continuous(&clipped)
+                }
+                discrete => discrete,
+            };
             envs.step(actions)?;
             t += 1;
+            norm.observe(envs.observations(), &mut obs);
+            for (i, dn) in done.iter_mut().enumerate() {
+                *dn = envs.terminated()[i] || envs.truncated()[i];
+            }
+            norm.rewards(envs.rewards(), &done, &mut rewards);
             for (i, seg) in self.segments.iter_mut().enumerate() {
                 if !active[i] {
                     // Stepped with the old policy past its quota: reset before reuse.
@@ -196,12 +225,15 @@ impl Rollout {
                 }
                 counters.env_steps += 1;
                 let (term, trunc) = (envs.terminated()[i], envs.truncated()[i]);
-                seg.rewards.push(envs.rewards()[i]);
+                seg.rewards.push(rewards[i]);
                 seg.terminated.push(term);
                 seg.truncated.push(trunc);
                 if trunc && !term {
-                    seg.truncation_obs
-                        .extend_from_slice(&envs.final_observations()[i * d..(i + 1) * d]);
+                    norm.normalize_obs(
+                        &envs.final_observations()[i * d..(i + 1) * d],
+                        &mut final_obs,
+                    );
+                    seg.truncation_obs.extend_from_slice(&final_obs);
                 }
                 if term || trunc {
                     seg.episodes += 1;
@@ -231,9 +263,10 @@ impl Rollout {
                     for (i, seg) in self.segments.iter_mut().enumerate() {
                         let last = seg.rewards.len() - 1;
                         if !(seg.terminated[last] || seg.truncated[last]) {
+                            // The observation that follows, as the policy would see it.
                             seg.truncated[last] = true;
                             seg.truncation_obs
-                                .extend_from_slice(&envs.final_observations()[i * d..(i + 1) * d]);
+                                .extend_from_slice(&obs[i * d..(i + 1) * d]);
                         }
                     }
                     break;
