@@ -60,6 +60,18 @@ impl EnvId {
         }
     }
 
+    /// Gymnasium's `reward_threshold`, the average return over 100 episodes at which the
+    /// task counts as solved; Pendulum-v1 registers none, and the bandit is ours.
+    pub fn reward_threshold(self) -> Option<f64> {
+        match self {
+            EnvId::CartPole => Some(475.0),
+            EnvId::Acrobot => Some(-100.0),
+            EnvId::MountainCar => Some(-110.0),
+            EnvId::MountainCarContinuous => Some(90.0),
+            EnvId::Pendulum | EnvId::Bandit => None,
+        }
+    }
+
     /// A fresh, unseeded instance.
     pub fn make(self) -> AnyEnv {
         match self {
