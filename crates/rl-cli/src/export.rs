@@ -69,6 +69,10 @@ pub fn run(args: ExportArgs) -> Result<(), Failure> {
         meta.insert("obs_clip".into(), o.clip.to_string());
     }
     if let rl_core::Space::Box { low, high, .. } = &spec.action_space {
+        // How the Gaussian policy explores: `policy.log_std` is `[action_dim]` for
+        // "diagonal", `[hidden[-1], action_dim]` (gSDE's exploration weights) for "gsde".
+        let exploration = if cfg.sde { "gsde" } else { "diagonal" };
+        meta.insert("exploration".into(), exploration.into());
         meta.insert("action_low".into(), format!("{low:?}"));
         meta.insert("action_high".into(), format!("{high:?}"));
     }

@@ -137,6 +137,14 @@ pub struct HyperArgs {
     /// [default: 0].
     #[arg(long, allow_negative_numbers = true)]
     pub log_std_init: Option<f64>,
+    /// A2C and PPO on continuous actions: explore by gSDE (generalised state-dependent
+    /// exploration, SB3's use_sde) [default: false].
+    #[arg(long)]
+    pub use_sde: Option<bool>,
+    /// With --use-sde: new exploration matrices every N steps of each environment; -1
+    /// only at the start of each rollout [default: -1].
+    #[arg(long, allow_negative_numbers = true)]
+    pub sde_sample_freq: Option<i64>,
     /// Where the policy runs while acting: host (fast) or backend [default: host].
     #[arg(long)]
     pub acting: Option<rl_train::Acting>,
@@ -218,6 +226,8 @@ impl HyperArgs {
             normalize_obs,
             normalize_reward,
             log_std_init,
+            use_sde,
+            sde_sample_freq,
             acting,
             checkpoint_every
         );
@@ -273,6 +283,8 @@ impl HyperArgs {
             normalize_obs,
             normalize_reward,
             log_std_init,
+            use_sde,
+            sde_sample_freq,
             acting,
             bandit_probs,
             checkpoint_every

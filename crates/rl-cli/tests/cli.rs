@@ -588,5 +588,62 @@ fn a_normalised_gaussian_run_evaluates_and_exports_its_statistics() {
     assert_eq!(meta["obs_norm_epsilon"], "0.00000001");
     assert_eq!(meta["obs_clip"], "10");
     assert_eq!(meta["action_head"], "gaussian");
+    assert_eq!(meta["exploration"], "diagonal");
     assert_eq!(meta["action_low"], "[-2.0]");
+}
+
+#[test]
+fn a_gsde_run_evaluates_credits_and_exports_its_exploration_weights() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("gsde");
+    let out_s = out.to_str().unwrap();
+    let o = rl(&[
+        "train",
+        "--env",
+        "mountaincarcontinuous-v0",
+        "--algo",
+        "ppo",
+        "--no-preset",
+        "--total-steps",
+        "2048",
+        "--hidden",
+        "16,8",
+        "--use-sde",
+        "true",
+        "--sde-sample-freq",
+        "8",
+        "--log-std-init",
+        "-2",
+        "--out",
+        out_s,
+        "--quiet",
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    for greedy in [true, false] {
+        let mut args = vec!["eval", "--model", out_s, "--episodes", "2"];
+        if greedy {
+            args.push("--greedy");
+        }
+        let o = rl(&args);
+        assert!(o.status.success(), "{}", text(&o));
+        assert!(
+            text(&o).contains("MountainCarContinuous-v0: 2 episodes"),
+            "{}",
+            text(&o)
+        );
+    }
+    let o = rl(&["credit", "--model", out_s, "--csv"]);
+    assert!(o.status.success(), "{}", text(&o));
+
+    let file = dir.path().join("policy.safetensors");
+    let o = rl(&["export", "--model", out_s, "--out", file.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", text(&o));
+    let (tensors, meta) =
+        rl_models::torch::read_safetensors(&std::fs::read(&file).unwrap()).unwrap();
+    // One weight per (feature of the last hidden layer, action component), at its
+    // initial value after so few updates only if nothing trained it: it moved.
+    let ls = &tensors["policy.log_std"];
+    assert_eq!(ls.shape, vec![8, 1]);
+    assert!(ls.data.iter().any(|&v| v != -2.0), "{:?}", ls.data);
+    assert_eq!(meta["exploration"], "gsde");
 }

@@ -305,6 +305,31 @@ fn cases() -> Vec<Case> {
             "log_std_init is NaN",
         ),
         case(
+            "train --out {dir}/new --algo ppo --use-sde true",
+            2,
+            "use_sde is true, but CartPole-v1 has discrete actions: gSDE applies to a Gaussian policy",
+        ),
+        case(
+            "train --out {dir}/new --algo baseline --env pendulum-v1 --use-sde true",
+            2,
+            "use_sde is true, but baseline does not use it (it applies to a2c and ppo)",
+        ),
+        case(
+            "train --out {dir}/new --algo ppo --env pendulum-v1 --use-sde true --acting backend",
+            2,
+            "use_sde is true with acting = \"backend\"",
+        ),
+        case(
+            "train --out {dir}/new --algo ppo --env pendulum-v1 --use-sde true --sde-sample-freq 0",
+            2,
+            "sde_sample_freq is 0: allowed -1 (new exploration matrices at the start of each rollout only) or a positive number of steps",
+        ),
+        case(
+            "train --out {dir}/new --algo ppo --env pendulum-v1 --sde-sample-freq 4",
+            2,
+            "sde_sample_freq is 4, but use_sde is false",
+        ),
+        case(
             "train --out {dir}/new --algo ppo --normalize-returns true",
             2,
             "normalize_returns is true, but ppo does not use it",

@@ -213,6 +213,34 @@ fn a_normalised_gaussian_run_killed_at_random_points_resumes_to_the_same_bytes()
 }
 
 #[test]
+fn a_gsde_run_killed_at_random_points_resumes_to_the_same_bytes() {
+    // gSDE's exploration matrices, drawn at each rollout's start and every 4 steps, from
+    // the run's generator.
+    kill_and_resume(
+        &[
+            "--env",
+            "mountaincarcontinuous-v0",
+            "--algo",
+            "a2c",
+            "--no-preset",
+            "--total-steps",
+            "4000",
+            "--steps-per-update",
+            "20",
+            "--use-sde",
+            "true",
+            "--sde-sample-freq",
+            "4",
+            "--seed",
+            "2",
+            "--checkpoint-every",
+            "10",
+        ],
+        3,
+    );
+}
+
+#[test]
 fn ctrl_c_writes_a_checkpoint_and_says_how_to_resume() {
     let dir = tempfile::tempdir().unwrap();
     let flags = [

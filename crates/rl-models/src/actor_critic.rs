@@ -8,11 +8,11 @@ use serde::{Deserialize, Serialize};
 use crate::activation::Activation;
 use crate::distributions::{
     categorical_entropy, categorical_log_prob, categorical_log_prob_and_entropy, gaussian_entropy,
-    gaussian_log_prob,
+    gaussian_entropy_std, gaussian_log_prob, gaussian_log_prob_std,
 };
 use crate::heads::{
-    CategoricalHead, CategoricalHeadConfig, GaussianHead, GaussianHeadConfig, ValueHead,
-    ValueHeadConfig,
+    CategoricalHead, CategoricalHeadConfig, GaussianHead, GaussianHeadConfig, SdeHead,
+    SdeHeadConfig, ValueHead, ValueHeadConfig,
 };
 use crate::init::Init;
 use crate::mlp::{Mlp, MlpConfig};
@@ -72,9 +72,13 @@ pub struct ActorCriticConfig {
     /// Where the value function lives.
     #[config(default = "ValueNetwork::Shared")]
     pub value: ValueNetwork,
-    /// Initial log-std of a Gaussian head.
+    /// Initial log-std of a Gaussian head (of each exploration weight with `sde`).
     #[config(default = 0.0)]
     pub init_log_std: f32,
+    /// A Gaussian head explores by gSDE ([`SdeHead`]) instead of a state-independent
+    /// log-std.
+    #[config(default = false)]
+    pub sde: bool,
     /// How [`init_seeded`](Self::init_seeded) draws the weights.
     #[config(default = "Init::Torch")]
     pub init: Init,
@@ -87,6 +91,15 @@ pub enum PolicyHead<B: Backend> {
     Categorical(CategoricalHead<B>),
     /// Means and log-std of a diagonal Gaussian policy.
     Gaussian(GaussianHead<B>),
+    /// Means and state-dependent standard deviations of gSDE: its output is the means
+    /// then the standard deviations, `[batch, 2 * action_dim]`.
+    Sde(SdeHead<B>),
+}
+
+/// The means and standard deviations of an [`SdeHead`]'s output.
+fn split_sde<B: Backend>(out: Tensor<B, 2>) -> (Tensor<B, 2>, Tensor<B, 2>) {
+    let n = out.dims()[1] / 2;
+    (out.clone().narrow(1, 0, n), out.narrow(1, n, n))
 }
 
 /// A batch of actions, as the policy head's kind wants them.
@@ -104,6 +117,7 @@ impl<B: Backend> PolicyHead<B> {
         match self {
             PolicyHead::Categorical(head) => head.forward(h),
             PolicyHead::Gaussian(head) => head.forward(h),
+            PolicyHead::Sde(head) => head.forward(h),
         }
     }
 
@@ -116,6 +130,10 @@ impl<B: Backend> PolicyHead<B> {
             (PolicyHead::Categorical(_), ActionBatch::Discrete(a)) => categorical_log_prob(out, a),
             (PolicyHead::Gaussian(head), ActionBatch::Continuous(a)) => {
                 gaussian_log_prob(out, head.log_std.val(), a)
+            }
+            (PolicyHead::Sde(_), ActionBatch::Continuous(a)) => {
+                let (mean, std) = split_sde(out);
+                gaussian_log_prob_std(mean, std, a)
             }
             _ => panic!("action batch of the wrong kind for the policy head"),
         }
@@ -139,16 +157,24 @@ impl<B: Backend> PolicyHead<B> {
                     gaussian_entropy(log_std),
                 )
             }
+            (PolicyHead::Sde(_), ActionBatch::Continuous(a)) => {
+                let (mean, std) = split_sde(out);
+                (
+                    gaussian_log_prob_std(mean, std.clone(), a),
+                    gaussian_entropy_std(std),
+                )
+            }
             _ => panic!("action batch of the wrong kind for the policy head"),
         }
     }
 
-    /// The policy's entropy per row (`[batch]`), or once for a Gaussian head (`[1]`,
-    /// state-independent).
+    /// The policy's entropy per row (`[batch]`), or once for a Gaussian head with a
+    /// state-independent log-std (`[1]`).
     pub fn entropy(&self, out: Tensor<B, 2>) -> Tensor<B, 1> {
         match self {
             PolicyHead::Categorical(_) => categorical_entropy(out),
             PolicyHead::Gaussian(head) => gaussian_entropy(head.log_std.val()),
+            PolicyHead::Sde(_) => gaussian_entropy_std(split_sde(out).1),
         }
     }
 }
@@ -158,8 +184,9 @@ impl<B: Backend> PolicyHead<B> {
 pub struct Evaluation<B: Backend> {
     /// `log pi(a_t|s_t)`, `[batch]`.
     pub log_prob: Tensor<B, 1>,
-    /// The policy's entropy: `[batch]` for a categorical head, `[1]` for a Gaussian head
-    /// (its standard deviation does not depend on the state); its mean is the batch's.
+    /// The policy's entropy: `[batch]` for a categorical or gSDE head, `[1]` for a
+    /// Gaussian head (its standard deviation does not depend on the state); its mean is
+    /// the batch's.
     pub entropy: Tensor<B, 1>,
     /// `V(s_t)`, `[batch]`, if the network has a value head.
     pub value: Option<Tensor<B, 1>>,
@@ -194,6 +221,11 @@ impl ActorCriticConfig {
             ActionHead::Categorical { n_actions } => {
                 PolicyHead::Categorical(CategoricalHeadConfig::new(d, n_actions).init(device))
             }
+            ActionHead::Gaussian { action_dim } if self.sde => PolicyHead::Sde(
+                SdeHeadConfig::new(d, action_dim)
+                    .with_init_log_std(self.init_log_std)
+                    .init(device),
+            ),
             ActionHead::Gaussian { action_dim } => PolicyHead::Gaussian(
                 GaussianHeadConfig::new(d, action_dim)
                     .with_init_log_std(self.init_log_std)
@@ -219,6 +251,12 @@ impl ActorCriticConfig {
         let policy = match self.action {
             ActionHead::Categorical { n_actions } => PolicyHead::Categorical(
                 CategoricalHeadConfig::new(d, n_actions)
+                    .with_init(self.init)
+                    .init_seeded(rng, device),
+            ),
+            ActionHead::Gaussian { action_dim } if self.sde => PolicyHead::Sde(
+                SdeHeadConfig::new(d, action_dim)
+                    .with_init_log_std(self.init_log_std)
                     .with_init(self.init)
                     .init_seeded(rng, device),
             ),
@@ -290,7 +328,8 @@ impl<B: Backend> ActorCritic<B> {
         }
         match (&self.policy, &record.policy) {
             (PolicyHead::Categorical(_), PolicyHeadRecord::Categorical(_))
-            | (PolicyHead::Gaussian(_), PolicyHeadRecord::Gaussian(_)) => {}
+            | (PolicyHead::Gaussian(_), PolicyHeadRecord::Gaussian(_))
+            | (PolicyHead::Sde(_), PolicyHeadRecord::Sde(_)) => {}
             _ => return Err("the saved policy head is of another kind".into()),
         }
         let want = crate::param_shapes(&self);
@@ -304,7 +343,8 @@ impl<B: Backend> ActorCritic<B> {
         Ok(loaded)
     }
 
-    /// Logits (categorical) or means (Gaussian), `[batch, width]`, without the value.
+    /// Logits (categorical) or means (Gaussian), `[batch, width]`, without the value; a
+    /// gSDE head gives its means then its standard deviations (`[batch, 2 * width]`).
     pub fn policy_forward(&self, obs: Tensor<B, 2>) -> Tensor<B, 2> {
         self.policy.forward(self.trunk.forward(obs))
     }

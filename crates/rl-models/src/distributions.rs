@@ -72,6 +72,59 @@ pub fn gaussian_entropy<B: Backend>(log_std: Tensor<B, 1>) -> Tensor<B, 1> {
     log_std.add_scalar(0.5 + HALF_LN_2PI).sum()
 }
 
+/// gSDE's variance floor (Stable-Baselines3's `epsilon`).
+pub const SDE_EPSILON: f32 = 1e-6;
+
+/// The standard deviations of gSDE's actions, `[batch, action_dim]`:
+/// `sqrt(z^2 exp(log_std)^2 + 1e-6)` for features `z` `[batch, d]` (detached: the noise
+/// does not train the trunk) and `log_std` `[d, action_dim]`.
+pub fn sde_std<B: Backend>(features: Tensor<B, 2>, log_std: Tensor<B, 2>) -> Tensor<B, 2> {
+    let z2 = features.detach().powi_scalar(2);
+    z2.matmul(log_std.mul_scalar(2.0).exp())
+        .add_scalar(SDE_EPSILON)
+        .sqrt()
+}
+
+/// Diagonal Gaussian log-density of `actions` `[batch, d]` with per-row standard
+/// deviations `std` `[batch, d]`, summed over components: `[batch]`.
+pub fn gaussian_log_prob_std<B: Backend>(
+    mean: Tensor<B, 2>,
+    std: Tensor<B, 2>,
+    actions: Tensor<B, 2>,
+) -> Tensor<B, 1> {
+    let z = (actions - mean) / std.clone();
+    (z.powi_scalar(2).mul_scalar(-0.5) - std.log())
+        .sub_scalar(HALF_LN_2PI)
+        .sum_dim(1)
+        .squeeze_dim(1)
+}
+
+/// Diagonal Gaussian entropy with per-row standard deviations `std` `[batch, d]`:
+/// `sum(ln std + (1 + ln 2 pi) / 2)` per row, `[batch]`.
+pub fn gaussian_entropy_std<B: Backend>(std: Tensor<B, 2>) -> Tensor<B, 1> {
+    std.log()
+        .add_scalar(0.5 + HALF_LN_2PI)
+        .sum_dim(1)
+        .squeeze_dim(1)
+}
+
+/// gSDE's exploration noise on the host: for each row, its features `z` (`d` values)
+/// times that row's exploration matrix (`d * n` values, row-major), added to the row's
+/// means in `out` (`rows * n`).
+pub fn add_sde_noise(features: &[f32], matrices: &[f32], d: usize, n: usize, out: &mut [f32]) {
+    for ((z, e), a) in features
+        .chunks_exact(d)
+        .zip(matrices.chunks_exact(d * n))
+        .zip(out.chunks_exact_mut(n))
+    {
+        for (zi, row) in z.iter().zip(e.chunks_exact(n)) {
+            for (aj, eij) in a.iter_mut().zip(row) {
+                *aj += zi * eij;
+            }
+        }
+    }
+}
+
 /// Samples one action per row of host `logits` (`rows * n` values, row-major) into
 /// `out`, by inverting the CDF of the softmax with one uniform draw per row. With
 /// `greedy`, takes the arg-max (the first on ties) and draws nothing.
@@ -123,6 +176,16 @@ pub fn sample_gaussian(
     }
 }
 
+/// Draws gSDE exploration matrices into `out` (a whole number of `log_std.len()`-value
+/// matrices): each weight from `N(0, exp(log_std)^2)`, in order.
+pub fn sample_sde_matrices(log_std: &[f32], rng: &mut Rng, out: &mut [f32]) {
+    let k = log_std.len();
+    debug_assert_eq!(out.len() % k.max(1), 0, "whole matrices");
+    for (i, e) in out.iter_mut().enumerate() {
+        *e = log_std[i % k].exp() * standard_normal(rng);
+    }
+}
+
 /// One standard normal draw (Box-Muller; the second value is discarded so that every
 /// draw consumes the same amount of the stream).
 pub(crate) fn standard_normal(rng: &mut Rng) -> f32 {
@@ -136,6 +199,96 @@ mod tests {
     use super::*;
     use crate::backend::{Backend as B, device};
     use rl_core::rng;
+
+    /// gSDE on a case worked by hand: features `z = (0.5, -1)`, one action component,
+    /// log-std `(l1, l2) = (-0.3, 0.2)`, mean 0.1, action 0.7. Then
+    /// `s2 = z1^2 e^(2 l1) + z2^2 e^(2 l2) + 1e-6`,
+    /// `log p = -(a - m)^2 / (2 s2) - ln(s2) / 2 - ln(2 pi) / 2`,
+    /// `d log p / d m = (a - m) / s2`,
+    /// `d log p / d li = ((a - m)^2 / (2 s2^2) - 1 / (2 s2)) 2 zi^2 e^(2 li)`,
+    /// `H = ln(s2) / 2 + (1 + ln 2 pi) / 2`, `dH / d li = zi^2 e^(2 li) / s2`,
+    /// and nothing reaches the features.
+    #[test]
+    fn sde_log_prob_entropy_and_gradients_match_the_hand_derived_case() {
+        use crate::backend::TrainBackend as A;
+        let dev = device();
+        let (z, l, m, a) = ([0.5f64, -1.0], [-0.3f64, 0.2], 0.1f64, 0.7f64);
+        let t = |v: &[f64], shape: [usize; 2]| {
+            let v: Vec<f32> = v.iter().map(|&x| x as f32).collect();
+            Tensor::<A, 2>::from_data(TensorData::new(v, shape), &dev).require_grad()
+        };
+        let (zt, lt, mt) = (t(&z, [1, 2]), t(&l, [2, 1]), t(&[m], [1, 1]));
+        let at = Tensor::<A, 2>::from_data(TensorData::new(vec![a as f32], [1, 1]), &dev);
+        let std = sde_std(zt.clone(), lt.clone());
+        let logp = gaussian_log_prob_std(mt.clone(), std.clone(), at);
+        let entropy = gaussian_entropy_std(std);
+
+        let w = [
+            z[0] * z[0] * (2.0 * l[0]).exp(),
+            z[1] * z[1] * (2.0 * l[1]).exp(),
+        ];
+        let s2 = w[0] + w[1] + 1e-6;
+        let d2 = (a - m) * (a - m);
+        let want_logp = -d2 / (2.0 * s2) - s2.ln() / 2.0 - (std::f64::consts::TAU).ln() / 2.0;
+        let want_h = s2.ln() / 2.0 + (1.0 + std::f64::consts::TAU.ln()) / 2.0;
+        let scalar = |t: Tensor<A, 1>| t.into_data().to_vec::<f32>().unwrap()[0] as f64;
+        let close = |got: f64, want: f64, what: &str| {
+            assert!(
+                (got - want).abs() <= 1e-5 * want.abs().max(1.0),
+                "{what}: {got} vs {want}"
+            );
+        };
+        close(scalar(logp.clone()), want_logp, "log p");
+        close(scalar(entropy.clone()), want_h, "entropy");
+
+        let g = |t: &Tensor<A, 2>,
+                 grads: &<A as burn::tensor::backend::AutodiffBackend>::Gradients|
+         -> Option<Vec<f64>> {
+            t.grad(grads).map(|g| {
+                g.into_data()
+                    .to_vec::<f32>()
+                    .unwrap()
+                    .into_iter()
+                    .map(f64::from)
+                    .collect()
+            })
+        };
+        let grads = logp.sum().backward();
+        close(g(&mt, &grads).unwrap()[0], (a - m) / s2, "d log p / d mean");
+        let gl = g(&lt, &grads).unwrap();
+        for i in 0..2 {
+            let want = (d2 / (2.0 * s2 * s2) - 1.0 / (2.0 * s2)) * 2.0 * w[i];
+            close(gl[i], want, "d log p / d log_std");
+        }
+        assert!(
+            g(&zt, &grads).is_none_or(|v| v.iter().all(|&x| x == 0.0)),
+            "the features are detached"
+        );
+        // A fresh graph: the backward above consumed the shared one.
+        let entropy = gaussian_entropy_std(sde_std(zt, lt.clone()));
+        let grads = entropy.sum().backward();
+        let gl = g(&lt, &grads).unwrap();
+        for i in 0..2 {
+            close(gl[i], w[i] / s2, "dH / d log_std");
+        }
+    }
+
+    #[test]
+    fn host_sde_noise_is_the_features_times_each_rows_matrix() {
+        // Two rows, d = 2, n = 2: row 0 uses matrix [[1, 2], [3, 4]], row 1 [[0, 1], [1, 0]].
+        let features = [1.0, 2.0, -1.0, 0.5];
+        let matrices = [1.0, 2.0, 3.0, 4.0, 0.0, 1.0, 1.0, 0.0];
+        let mut out = [10.0, 20.0, 0.0, 0.0];
+        add_sde_noise(&features, &matrices, 2, 2, &mut out);
+        assert_eq!(out, [10.0 + 7.0, 20.0 + 10.0, 0.5, -1.0]);
+        // The matrices' weights have the log-std's scale.
+        let mut r = rng::seeded(0);
+        let mut e = vec![0.0; 2 * 4000];
+        sample_sde_matrices(&[0.0f32.ln().max(-30.0), 1.0f32.ln()], &mut r, &mut e);
+        let var = |k: usize| e.iter().skip(k).step_by(2).map(|x| x * x).sum::<f32>() / 4000.0;
+        assert!(var(0) < 1e-20, "{}", var(0));
+        assert!((var(1) - 1.0).abs() < 0.1, "{}", var(1));
+    }
 
     #[test]
     fn categorical_log_prob_and_entropy_by_hand() {

@@ -110,6 +110,75 @@ impl<B: Backend> GaussianHead<B> {
     }
 }
 
+/// Configuration of an [`SdeHead`].
+#[derive(Config, Debug)]
+pub struct SdeHeadConfig {
+    /// Input size (the trunk's output, the latent features of the noise).
+    pub d_input: usize,
+    /// Action dimension.
+    pub action_dim: usize,
+    /// The initial log standard deviation of every weight of the exploration matrix.
+    #[config(default = 0.0)]
+    pub init_log_std: f32,
+    /// How [`init_seeded`](Self::init_seeded) draws the weights.
+    #[config(default = "Init::Torch")]
+    pub init: Init,
+}
+
+/// Generalised state-dependent exploration (gSDE, Raffin et al. 2021; Stable-Baselines3's
+/// `StateDependentNoiseDistribution` with its defaults `full_std=True`,
+/// `use_expln=False`, `learn_features=False`): a state-dependent mean, and exploration
+/// noise `z(s) E` where `z(s)` are the trunk's features and `E` `[d_input, action_dim]`
+/// is drawn from `N(0, exp(log_std)^2)` and held for several steps. The action's
+/// distribution given `E`'s law is a diagonal Gaussian with variance
+/// `z(s)^2 exp(log_std)^2 + 1e-6` per component (the features detached).
+#[derive(Module, Debug)]
+pub struct SdeHead<B: Backend> {
+    /// Features to means.
+    pub mean: Linear<B>,
+    /// The log standard deviation of each exploration weight, `[d_input, action_dim]`.
+    pub log_std: Param<Tensor<B, 2>>,
+}
+
+impl SdeHeadConfig {
+    /// Burn's standard initialisation.
+    pub fn init<B: Backend>(&self, device: &B::Device) -> SdeHead<B> {
+        SdeHead {
+            mean: LinearConfig::new(self.d_input, self.action_dim).init(device),
+            log_std: self.log_std(device),
+        }
+    }
+
+    /// Seeded initialisation (see [`Init`]), drawn from `rng`.
+    pub fn init_seeded<B: Backend>(&self, rng: &mut Rng, device: &B::Device) -> SdeHead<B> {
+        SdeHead {
+            mean: self
+                .init
+                .linear(self.d_input, self.action_dim, Role::Policy, rng, device),
+            log_std: self.log_std(device),
+        }
+    }
+
+    fn log_std<B: Backend>(&self, device: &B::Device) -> Param<Tensor<B, 2>> {
+        let shape = [self.d_input, self.action_dim];
+        Param::from_data(
+            TensorData::new(vec![self.init_log_std; shape[0] * shape[1]], shape),
+            device,
+        )
+    }
+}
+
+impl<B: Backend> SdeHead<B> {
+    /// `[batch, d_input]` features to `[batch, 2 * action_dim]`: the means, then the
+    /// standard deviations of the actions' Gaussian, `sqrt(z^2 exp(2 log_std) + 1e-6)`
+    /// with the features `z` detached (gSDE's `learn_features=False`).
+    pub fn forward(&self, h: Tensor<B, 2>) -> Tensor<B, 2> {
+        let mean = crate::mlp::dense(&self.mean, h.clone(), None);
+        let std = crate::distributions::sde_std(h, self.log_std.val());
+        Tensor::cat(vec![mean, std], 1)
+    }
+}
+
 /// Configuration of a [`ValueHead`].
 #[derive(Config, Debug)]
 pub struct ValueHeadConfig {

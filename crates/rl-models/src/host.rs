@@ -125,6 +125,10 @@ pub struct HostPolicy {
     head: HostLinear,
     activation: Activation,
     log_std: Option<Vec<f32>>,
+    /// gSDE's log-std matrix (`[d, width]`, row-major), if the head is one.
+    sde_log_std: Option<Vec<f32>>,
+    /// With gSDE, the trunk's features of the last forward's rows (`rows * d`).
+    features: Vec<f32>,
     a: Vec<f32>,
     b: Vec<f32>,
 }
@@ -132,15 +136,26 @@ pub struct HostPolicy {
 impl HostPolicy {
     /// Copies the trunk and policy head of `model`.
     pub fn new<B: Backend>(model: &ActorCritic<B>) -> Self {
-        let (head, log_std) = match &model.policy {
-            PolicyHead::Categorical(h) => (HostLinear::read(&h.linear), None),
-            PolicyHead::Gaussian(h) => (HostLinear::read(&h.mean), Some(read_f32(h.log_std.val()))),
+        let (head, log_std, sde_log_std) = match &model.policy {
+            PolicyHead::Categorical(h) => (HostLinear::read(&h.linear), None, None),
+            PolicyHead::Gaussian(h) => (
+                HostLinear::read(&h.mean),
+                Some(read_f32(h.log_std.val())),
+                None,
+            ),
+            PolicyHead::Sde(h) => (
+                HostLinear::read(&h.mean),
+                None,
+                Some(read_f32(h.log_std.val())),
+            ),
         };
         Self {
             trunk: model.trunk.layers.iter().map(HostLinear::read).collect(),
             head,
             activation: model.trunk.activation(),
             log_std,
+            sde_log_std,
+            features: Vec::new(),
             a: Vec::new(),
             b: Vec::new(),
         }
@@ -156,10 +171,23 @@ impl HostPolicy {
         self.log_std.as_deref()
     }
 
-    /// Logits (categorical) or means (Gaussian) for every row of `obs`
+    /// gSDE's log-std matrix (`[d, width]`, row-major), if the head is one.
+    pub fn sde_log_std(&self) -> Option<&[f32]> {
+        self.sde_log_std.as_deref()
+    }
+
+    /// With a gSDE head, the trunk's features (`d` per row) of the last
+    /// [`forward`](Self::forward)'s rows; empty otherwise.
+    pub fn features(&self) -> &[f32] {
+        &self.features
+    }
+
+    /// Logits (categorical) or means (Gaussian, gSDE) for every row of `obs`
     /// (`rows * obs_dim` values), written to `out` (`rows * width`).
     pub fn forward(&mut self, obs: &[f32], obs_dim: usize, out: &mut Vec<f32>) {
         out.clear();
+        self.features.clear();
+        let keep = self.sde_log_std.is_some();
         let rows = obs.len() / obs_dim;
         let (mut a, mut b) = (std::mem::take(&mut self.a), std::mem::take(&mut self.b));
         if rows >= GEMM_MIN_ROWS {
@@ -168,6 +196,9 @@ impl HostPolicy {
             for layer in &self.trunk {
                 layer.forward_rows(&a, rows, self.activation.kernel(), &mut b);
                 std::mem::swap(&mut a, &mut b);
+            }
+            if keep {
+                self.features.extend_from_slice(&a);
             }
             self.head
                 .forward_rows(&a, rows, kernels::Act::Identity, out);
@@ -179,6 +210,9 @@ impl HostPolicy {
                     layer.forward(&a, &mut b);
                     activate(self.activation, &mut b);
                     std::mem::swap(&mut a, &mut b);
+                }
+                if keep {
+                    self.features.extend_from_slice(&a);
                 }
                 self.head.forward(&a, &mut b);
                 out.extend_from_slice(&b);

@@ -1,7 +1,8 @@
 //! Weights in PyTorch's layout, and safetensors files in it.
 //!
 //! Names: `trunk.0.weight`, `trunk.0.bias`, `trunk.1.weight`, ..., `policy.weight`,
-//! `policy.bias` (and `policy.log_std` for a Gaussian head), `value.weight`,
+//! `policy.bias` (and `policy.log_std` for a Gaussian head: `[action_dim]`, or gSDE's
+//! `[hidden, action_dim]`), `value.weight`,
 //! `value.bias`, and `value_trunk.0.weight`, ... for a separate value network. Weights
 //! are `[out, in]` as `nn.Linear` stores them (Burn stores `[in, out]`); everything is
 //! f32. A PyTorch user loads a file with `safetensors.torch.load_file(path)` and
@@ -149,6 +150,16 @@ impl<B: Backend> ActorCritic<B> {
                     },
                 );
             }
+            PolicyHead::Sde(h) => {
+                linear_out("policy", &h.mean, &mut out);
+                out.insert(
+                    "policy.log_std".into(),
+                    TorchTensor {
+                        shape: h.log_std.dims().to_vec(),
+                        data: read_f32(h.log_std.val()),
+                    },
+                );
+            }
         }
         if let Some(v) = &self.value {
             linear_out("value", &v.linear, &mut out);
@@ -177,6 +188,14 @@ impl<B: Backend> ActorCritic<B> {
                 let ls = take(map, "policy.log_std", &[d])?;
                 h.log_std = Param::from_data(TensorData::new(ls, [d]), &h.log_std.device());
                 PolicyHead::Gaussian(h)
+            }
+            PolicyHead::Sde(h) => {
+                let mut h = h.clone();
+                h.mean = linear_in("policy", &h.mean, map)?;
+                let dims = h.log_std.dims();
+                let ls = take(map, "policy.log_std", &dims)?;
+                h.log_std = Param::from_data(TensorData::new(ls, dims), &h.log_std.device());
+                PolicyHead::Sde(h)
             }
         };
         let value = match &self.value {

@@ -10,7 +10,9 @@
 use burn::prelude::*;
 use rl_core::rng::Rng;
 use rl_core::{Actions, EnvSpec, Normalizer, Space};
-use rl_models::distributions::{sample_categorical, sample_gaussian};
+use rl_models::distributions::{
+    add_sde_noise, sample_categorical, sample_gaussian, sample_sde_matrices,
+};
 use rl_models::host::HostPolicy;
 use rl_models::{ActionHead, ActorCritic, PolicyHead, read_f32};
 use serde::{Deserialize, Serialize};
@@ -48,9 +50,24 @@ pub struct Actor<B: Backend> {
     head: ActionHead,
     obs_dim: usize,
     log_std: Vec<f32>,
+    /// gSDE's exploration, with a gSDE head.
+    sde: Option<SdeNoise>,
     out: Vec<f32>,
     discrete: Vec<usize>,
     continuous: Vec<f32>,
+}
+
+/// gSDE's exploration matrices, one per row acted for, and when to draw them again.
+#[derive(Debug)]
+struct SdeNoise {
+    /// The head's log-std matrix, `[d, action_dim]` row-major.
+    log_std: Vec<f32>,
+    /// Draw new matrices every this many calls to `act`; 0: only at
+    /// [`Actor::reset_noise`] (SB3's `sde_sample_freq = -1`).
+    every: u64,
+    /// Calls to `act` since the last draw; `None`: none drawn yet.
+    since: Option<u64>,
+    matrices: Vec<f32>,
 }
 
 impl<B: Backend> Actor<B> {
@@ -73,14 +90,33 @@ impl<B: Backend> Actor<B> {
                     ls,
                 )
             }
+            PolicyHead::Sde(h) => (
+                ActionHead::Gaussian {
+                    action_dim: h.log_std.dims()[1],
+                },
+                Vec::new(),
+            ),
         };
-        let host = (acting == Acting::Host).then(|| HostPolicy::new(&model));
+        // gSDE needs the trunk's features, which only host acting keeps (validation
+        // refuses it with backend acting).
+        let host = (acting == Acting::Host || matches!(model.policy, PolicyHead::Sde(_)))
+            .then(|| HostPolicy::new(&model));
+        let sde = host
+            .as_ref()
+            .and_then(|h| h.sde_log_std())
+            .map(|ls| SdeNoise {
+                log_std: ls.to_vec(),
+                every: 0,
+                since: None,
+                matrices: Vec::new(),
+            });
         Self {
             model,
             host,
             head,
             obs_dim,
             log_std,
+            sde,
             out: Vec::new(),
             discrete: Vec::new(),
             continuous: Vec::new(),
@@ -90,6 +126,24 @@ impl<B: Backend> Actor<B> {
     /// The head's kind.
     pub fn head(&self) -> ActionHead {
         self.head
+    }
+
+    /// With a gSDE head, draws new exploration matrices every `every` calls to
+    /// [`act`](Self::act) (SB3's `sde_sample_freq`; 0 or less: only when
+    /// [`reset_noise`](Self::reset_noise) says). No effect on other heads.
+    pub fn with_sde_sample_freq(mut self, every: i64) -> Self {
+        if let Some(sde) = &mut self.sde {
+            sde.every = every.max(0) as u64;
+        }
+        self
+    }
+
+    /// With a gSDE head, the next [`act`](Self::act) draws new exploration matrices (as
+    /// SB3 does at the start of every rollout).
+    pub fn reset_noise(&mut self) {
+        if let Some(sde) = &mut self.sde {
+            sde.since = None;
+        }
     }
 
     /// One action per row of `obs` (`n * obs_dim` values): sampled, or the mode with
@@ -115,9 +169,35 @@ impl<B: Backend> Actor<B> {
                 sample_categorical(&self.out, n_actions, rng, greedy, &mut self.discrete);
                 Actions::Discrete(&self.discrete)
             }
-            ActionHead::Gaussian { .. } => {
-                self.continuous.resize(self.out.len(), 0.0);
-                sample_gaussian(&self.out, &self.log_std, rng, greedy, &mut self.continuous);
+            ActionHead::Gaussian { action_dim } => {
+                self.continuous.clear();
+                self.continuous.extend_from_slice(&self.out);
+                match (&mut self.sde, &self.host) {
+                    (Some(sde), Some(host)) if !greedy => {
+                        let d = sde.log_std.len() / action_dim;
+                        let due = match sde.since {
+                            None => true,
+                            Some(k) => sde.every > 0 && k >= sde.every,
+                        };
+                        if due || sde.matrices.len() != n * d * action_dim {
+                            sde.matrices.resize(n * d * action_dim, 0.0);
+                            sample_sde_matrices(&sde.log_std, rng, &mut sde.matrices);
+                            sde.since = Some(0);
+                        }
+                        sde.since = sde.since.map(|k| k + 1);
+                        add_sde_noise(
+                            host.features(),
+                            &sde.matrices,
+                            d,
+                            action_dim,
+                            &mut self.continuous,
+                        );
+                    }
+                    (Some(_), _) => {}
+                    (None, _) => {
+                        sample_gaussian(&self.out, &self.log_std, rng, greedy, &mut self.continuous)
+                    }
+                }
                 Actions::Continuous(&self.continuous)
             }
         }

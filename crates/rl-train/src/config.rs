@@ -229,6 +229,12 @@ pub struct TrainConfig {
     /// The initial log standard deviation of a Gaussian policy (continuous actions
     /// only; SB3's `log_std_init`).
     pub log_std_init: f64,
+    /// A2C and PPO on continuous actions: explore by generalised state-dependent
+    /// exploration (gSDE, SB3's `use_sde`) instead of a state-independent log-std.
+    pub use_sde: bool,
+    /// With `use_sde`: draw new exploration matrices every this many steps of each
+    /// environment; -1 only at the start of each rollout (SB3's `sde_sample_freq`).
+    pub sde_sample_freq: i64,
     /// Where the policy runs during rollouts: `host` (fast) or `backend`.
     pub acting: Acting,
     /// The bandit's arm probabilities (`Bandit-v0` only; the lesson's when absent).
@@ -275,6 +281,8 @@ impl Default for TrainConfig {
             normalize_obs: false,
             normalize_reward: false,
             log_std_init: 0.0,
+            use_sde: false,
+            sde_sample_freq: -1,
             acting: Acting::Host,
             bandit_probs: None,
             checkpoint_every: 100,
@@ -305,6 +313,8 @@ const ONLY_FOR: &[(&str, &[Algo])] = &[
     ("minibatches", &[Algo::Ppo]),
     ("normalize_obs", &[Algo::A2c, Algo::Ppo]),
     ("normalize_reward", &[Algo::A2c, Algo::Ppo]),
+    ("use_sde", &[Algo::A2c, Algo::Ppo]),
+    ("sde_sample_freq", &[Algo::A2c, Algo::Ppo]),
 ];
 
 impl Algo {
@@ -385,6 +395,8 @@ impl TrainConfig {
             "minibatches" => self.minibatches.to_string(),
             "normalize_obs" => self.normalize_obs.to_string(),
             "normalize_reward" => self.normalize_reward.to_string(),
+            "use_sde" => self.use_sde.to_string(),
+            "sde_sample_freq" => self.sde_sample_freq.to_string(),
             other => unreachable!("{other} is not a learner-specific field"),
         }
     }
@@ -550,6 +562,29 @@ impl TrainConfig {
             return err(format!(
                 "log_std_init is {}, but {id} has discrete actions: it applies to a Gaussian policy (Pendulum-v1, MountainCarContinuous-v0)",
                 self.log_std_init
+            ));
+        }
+        if self.use_sde && !continuous {
+            return err(format!(
+                "use_sde is true, but {id} has discrete actions: gSDE applies to a Gaussian policy (Pendulum-v1, MountainCarContinuous-v0); allowed false"
+            ));
+        }
+        if self.use_sde && self.acting == Acting::Backend {
+            return err(
+                "use_sde is true with acting = \"backend\": gSDE's noise needs the trunk's features, which host acting keeps; allowed acting = \"host\""
+                    .into(),
+            );
+        }
+        if !(self.sde_sample_freq == -1 || self.sde_sample_freq >= 1) {
+            return err(format!(
+                "sde_sample_freq is {}: allowed -1 (new exploration matrices at the start of each rollout only) or a positive number of steps",
+                self.sde_sample_freq
+            ));
+        }
+        if !self.use_sde && self.sde_sample_freq != -1 {
+            return err(format!(
+                "sde_sample_freq is {}, but use_sde is false: it applies to gSDE only",
+                self.sde_sample_freq
             ));
         }
         if let Some(p) = &self.bandit_probs {

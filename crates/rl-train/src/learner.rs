@@ -225,6 +225,7 @@ pub fn model_config(cfg: &TrainConfig, env_id: EnvId) -> ActorCriticConfig {
     .with_init(cfg.init)
     .with_value(cfg.model_value_network())
     .with_init_log_std(cfg.log_std_init as f32)
+    .with_sde(cfg.use_sde)
 }
 
 /// The parts of a learner that a fresh start and a saved state provide differently.
@@ -468,7 +469,9 @@ impl<B: AutodiffBackend> Learner<B> {
     pub fn update(&mut self) -> Result<UpdateReport, TrainError> {
         let recipe = self.recipe;
         // Rollout.
-        let mut actor = Actor::new(self.model.valid(), self.obs_dim, self.cfg.acting);
+        // A new actor per rollout: gSDE draws fresh exploration matrices at its start.
+        let mut actor = Actor::new(self.model.valid(), self.obs_dim, self.cfg.acting)
+            .with_sde_sample_freq(self.cfg.sde_sample_freq);
         let plan = self.plan();
         let episodes = self.rollout.collect(
             &mut self.envs,
