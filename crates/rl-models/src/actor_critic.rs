@@ -11,8 +11,8 @@ use crate::distributions::{
     gaussian_entropy_std, gaussian_log_prob, gaussian_log_prob_std,
 };
 use crate::heads::{
-    CategoricalHead, CategoricalHeadConfig, GaussianHead, GaussianHeadConfig, SdeHead,
-    SdeHeadConfig, ValueHead, ValueHeadConfig,
+    CategoricalHead, CategoricalHeadConfig, GaussianHead, GaussianHeadConfig, SdeHead, ValueHead,
+    ValueHeadConfig,
 };
 use crate::init::Init;
 use crate::mlp::{Mlp, MlpConfig};
@@ -222,9 +222,9 @@ impl ActorCriticConfig {
                 PolicyHead::Categorical(CategoricalHeadConfig::new(d, n_actions).init(device))
             }
             ActionHead::Gaussian { action_dim } if self.sde => PolicyHead::Sde(
-                SdeHeadConfig::new(d, action_dim)
+                GaussianHeadConfig::new(d, action_dim)
                     .with_init_log_std(self.init_log_std)
-                    .init(device),
+                    .init_sde(device),
             ),
             ActionHead::Gaussian { action_dim } => PolicyHead::Gaussian(
                 GaussianHeadConfig::new(d, action_dim)
@@ -255,10 +255,10 @@ impl ActorCriticConfig {
                     .init_seeded(rng, device),
             ),
             ActionHead::Gaussian { action_dim } if self.sde => PolicyHead::Sde(
-                SdeHeadConfig::new(d, action_dim)
+                GaussianHeadConfig::new(d, action_dim)
                     .with_init_log_std(self.init_log_std)
                     .with_init(self.init)
-                    .init_seeded(rng, device),
+                    .init_seeded_sde(rng, device),
             ),
             ActionHead::Gaussian { action_dim } => PolicyHead::Gaussian(
                 GaussianHeadConfig::new(d, action_dim)

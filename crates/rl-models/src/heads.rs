@@ -110,21 +110,6 @@ impl<B: Backend> GaussianHead<B> {
     }
 }
 
-/// Configuration of an [`SdeHead`].
-#[derive(Config, Debug)]
-pub struct SdeHeadConfig {
-    /// Input size (the trunk's output, the latent features of the noise).
-    pub d_input: usize,
-    /// Action dimension.
-    pub action_dim: usize,
-    /// The initial log standard deviation of every weight of the exploration matrix.
-    #[config(default = 0.0)]
-    pub init_log_std: f32,
-    /// How [`init_seeded`](Self::init_seeded) draws the weights.
-    #[config(default = "Init::Torch")]
-    pub init: Init,
-}
-
 /// Generalised state-dependent exploration (gSDE, Raffin et al. 2021; Stable-Baselines3's
 /// `StateDependentNoiseDistribution` with its defaults `full_std=True`,
 /// `use_expln=False`, `learn_features=False`): a state-dependent mean, and exploration
@@ -140,26 +125,27 @@ pub struct SdeHead<B: Backend> {
     pub log_std: Param<Tensor<B, 2>>,
 }
 
-impl SdeHeadConfig {
-    /// Burn's standard initialisation.
-    pub fn init<B: Backend>(&self, device: &B::Device) -> SdeHead<B> {
+impl GaussianHeadConfig {
+    /// gSDE's head ([`SdeHead`]) instead, with Burn's standard initialisation of the
+    /// mean; `init_log_std` is every exploration weight's.
+    pub fn init_sde<B: Backend>(&self, device: &B::Device) -> SdeHead<B> {
         SdeHead {
             mean: LinearConfig::new(self.d_input, self.action_dim).init(device),
-            log_std: self.log_std(device),
+            log_std: self.log_std_matrix(device),
         }
     }
 
-    /// Seeded initialisation (see [`Init`]), drawn from `rng`.
-    pub fn init_seeded<B: Backend>(&self, rng: &mut Rng, device: &B::Device) -> SdeHead<B> {
+    /// gSDE's head, seeded (see [`Init`]), drawn from `rng`.
+    pub fn init_seeded_sde<B: Backend>(&self, rng: &mut Rng, device: &B::Device) -> SdeHead<B> {
         SdeHead {
             mean: self
                 .init
                 .linear(self.d_input, self.action_dim, Role::Policy, rng, device),
-            log_std: self.log_std(device),
+            log_std: self.log_std_matrix(device),
         }
     }
 
-    fn log_std<B: Backend>(&self, device: &B::Device) -> Param<Tensor<B, 2>> {
+    fn log_std_matrix<B: Backend>(&self, device: &B::Device) -> Param<Tensor<B, 2>> {
         let shape = [self.d_input, self.action_dim];
         Param::from_data(
             TensorData::new(vec![self.init_log_std; shape[0] * shape[1]], shape),

@@ -2,7 +2,7 @@
 //!
 //! Each module is a Config/Module pair in Burn's style: [`MlpConfig`] / [`Mlp`] (the
 //! trunk), [`CategoricalHeadConfig`] / [`CategoricalHead`], [`GaussianHeadConfig`] /
-//! [`GaussianHead`], [`SdeHeadConfig`] / [`SdeHead`] (gSDE), [`ValueHeadConfig`] / [`ValueHead`], and the lesson's
+//! [`GaussianHead`] (or [`SdeHead`], gSDE's), [`ValueHeadConfig`] / [`ValueHead`], and the lesson's
 //! [`ActorCriticConfig`] / [`ActorCritic`]. [`distributions`] holds log-probabilities,
 //! entropies and host-side sampling. [`backend`] is the one place that names a concrete
 //! backend, chosen by cargo feature. This crate knows nothing of environments or
@@ -42,8 +42,8 @@ pub use actor_critic::{
     ActionBatch, ActionHead, ActorCritic, ActorCriticConfig, Evaluation, PolicyHead, ValueNetwork,
 };
 pub use heads::{
-    CategoricalHead, CategoricalHeadConfig, GaussianHead, GaussianHeadConfig, SdeHead,
-    SdeHeadConfig, ValueHead, ValueHeadConfig,
+    CategoricalHead, CategoricalHeadConfig, GaussianHead, GaussianHeadConfig, SdeHead, ValueHead,
+    ValueHeadConfig,
 };
 pub use init::{Init, Role};
 pub use mlp::{Mlp, MlpConfig, dense};
