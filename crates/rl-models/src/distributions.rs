@@ -10,7 +10,7 @@ use burn::tensor::activation::log_softmax;
 use rl_core::rng::{Rng, RngExt};
 
 /// `ln(2 pi) / 2`.
-const HALF_LN_2PI: f32 = 0.918_938_5;
+pub(crate) const HALF_LN_2PI: f32 = 0.918_938_5;
 
 /// Categorical log-probabilities of `actions` `[batch]` under `logits`
 /// `[batch, n]`: `[batch]`.
@@ -53,8 +53,23 @@ pub fn categorical_entropy<B: Backend>(logits: Tensor<B, 2>) -> Tensor<B, 1> {
 }
 
 /// Diagonal Gaussian log-density of `actions` `[batch, d]`, summed over components:
-/// `[batch]`.
+/// `[batch]`. On ndarray this is one host pass and one autodiff node with its own
+/// backward (see the `fused` module); elsewhere it is composed from Burn operations.
 pub fn gaussian_log_prob<B: Backend>(
+    mean: Tensor<B, 2>,
+    log_std: Tensor<B, 1>,
+    actions: Tensor<B, 2>,
+) -> Tensor<B, 1> {
+    #[cfg(feature = "ndarray")]
+    let (mean, log_std, actions) = match crate::fused::gaussian(mean, log_std, actions) {
+        Ok(log_prob) => return log_prob,
+        Err(inputs) => inputs,
+    };
+    composed_gaussian_log_prob(mean, log_std, actions)
+}
+
+/// [`gaussian_log_prob`] from Burn operations.
+pub(crate) fn composed_gaussian_log_prob<B: Backend>(
     mean: Tensor<B, 2>,
     log_std: Tensor<B, 1>,
     actions: Tensor<B, 2>,
