@@ -12,6 +12,7 @@ mod export;
 mod plot;
 mod run_dir;
 mod stats;
+mod tensorboard;
 mod train;
 
 use std::process::ExitCode;

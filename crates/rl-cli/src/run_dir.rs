@@ -269,6 +269,10 @@ pub fn prepare_out(dir: &Path, force: bool) -> Result<RunLock> {
             fs::remove_file(dir.join(f))
                 .with_context(|| format!("cannot remove {}", dir.join(f).display()))?;
         }
+        // The old run's TensorBoard files, which would otherwise show beside the new one.
+        for f in crate::tensorboard::files(dir) {
+            fs::remove_file(&f).with_context(|| format!("cannot remove {}", f.display()))?;
+        }
     }
     Ok(lock)
 }

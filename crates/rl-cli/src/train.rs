@@ -14,6 +14,7 @@ use crate::run_dir::{
     Logs, Metrics, RunCheckpoint, RunInfo, RunLock, checkpoint_path, prepare_out, save_model,
     save_normalizer,
 };
+use crate::tensorboard::EventWriter;
 use crate::{Failure, load_config_file, usage};
 
 /// Every hyperparameter as an optional flag: a flag given overrides the config file,
@@ -141,6 +142,9 @@ pub struct HyperArgs {
     /// exploration, SB3's use_sde) [default: false].
     #[arg(long)]
     pub use_sde: Option<bool>,
+    /// Write TensorBoard event files into the run folder [default: true].
+    #[arg(long)]
+    pub tensorboard: Option<bool>,
     /// With --use-sde: new exploration matrices every N steps of each environment; -1
     /// only at the start of each rollout [default: -1].
     #[arg(long, allow_negative_numbers = true)]
@@ -229,7 +233,8 @@ impl HyperArgs {
             use_sde,
             sde_sample_freq,
             acting,
-            checkpoint_every
+            checkpoint_every,
+            tensorboard
         );
         set_some!(episodes, total_steps, steps_per_update, bandit_probs);
         if let Some(v) = self.target_kl
@@ -287,7 +292,8 @@ impl HyperArgs {
             sde_sample_freq,
             acting,
             bandit_probs,
-            checkpoint_every
+            checkpoint_every,
+            tensorboard
         );
         out
     }
@@ -471,6 +477,8 @@ pub struct Session {
     /// Held while training: no other process writes this run.
     _lock: RunLock,
     metrics: Metrics,
+    /// TensorBoard's event file, unless `tensorboard = false`.
+    events: Option<EventWriter>,
     /// (updates, episodes) of the last checkpoint written.
     last_checkpoint: (u64, u64),
 }
@@ -483,11 +491,20 @@ impl Session {
         let lock = usage(prepare_out(out, force))?;
         let learner = Learner::<TrainBackend>::new(cfg.clone(), device()).map_err(failure)?;
         let metrics = Metrics::create(out)?;
+        let events = match cfg.tensorboard {
+            true => {
+                let mut w = EventWriter::create(out, None)?;
+                w.text(0, "hyperparameters", &hyperparameters(cfg))?;
+                Some(w)
+            }
+            false => None,
+        };
         let mut session = Self {
             learner,
             dir: out.into(),
             _lock: lock,
             metrics,
+            events,
             last_checkpoint: (0, 0),
         };
         session.checkpoint()?;
@@ -503,6 +520,7 @@ impl Session {
         let lock = usage(RunLock::acquire(dir))?;
         let ckpt = usage(RunCheckpoint::load(dir))?;
         let cfg = ckpt.learner.config.clone();
+        let cfg_tensorboard = cfg.tensorboard;
         // Killed between the first checkpoint and the configuration: written below, once
         // the checkpoint has proved usable.
         let missing_config = !dir.join("config.toml").exists();
@@ -516,6 +534,7 @@ impl Session {
             }
         }
         let last_checkpoint = (ckpt.learner.updates, ckpt.learner.episodes);
+        let resumed_at = ckpt.learner.env_steps;
         let learner = Learner::<TrainBackend>::from_state(ckpt.learner, device()).map_err(|e| {
             Failure::Usage(anyhow::Error::new(e).context(format!(
                 "{} cannot be resumed",
@@ -533,11 +552,18 @@ impl Session {
                 updates: ckpt.updates,
             },
         )?;
+        // A new event file whose first event supersedes what the killed run wrote after
+        // its checkpoint.
+        let events = match cfg_tensorboard {
+            true => Some(EventWriter::create(dir, Some(resumed_at))?),
+            false => None,
+        };
         Ok(Self {
             learner,
             dir: dir.into(),
             _lock: lock,
             metrics,
+            events,
             last_checkpoint,
         })
     }
@@ -551,6 +577,9 @@ impl Session {
 
     /// Writes the checkpoint of the learner as it stands.
     fn checkpoint(&mut self) -> Result<(), Failure> {
+        if let Some(events) = &mut self.events {
+            events.flush()?;
+        }
         let logs = self.metrics.contents()?;
         let state = self.learner.state().map_err(failure)?;
         let key = (state.updates, state.episodes);
@@ -579,6 +608,9 @@ impl Session {
                 Ok(r) => r,
                 Err(e) => {
                     self.metrics.flush()?;
+                    if let Some(events) = &mut self.events {
+                        events.flush()?;
+                    }
                     let (u, ep) = self.last_checkpoint;
                     return Err(Failure::Runtime(anyhow::anyhow!(
                         "{e}. The last good checkpoint (update {u}, episode {ep}) is kept in {}",
@@ -587,6 +619,9 @@ impl Session {
                 }
             };
             self.metrics.write(&report)?;
+            if let Some(events) = &mut self.events {
+                write_events(events, &report)?;
+            }
             on_update(&report, self.learner.progress());
             if INTERRUPTED.load(Ordering::SeqCst) {
                 self.checkpoint()?;
@@ -605,8 +640,57 @@ impl Session {
                 .context("saving the normalisation")?;
         }
         save_model(&self.dir, self.learner.model()).context("saving the model")?;
+        if let Some(events) = &mut self.events {
+            events.flush()?;
+        }
         Ok(Outcome::Done)
     }
+}
+
+/// An update's points in TensorBoard, CleanRL's tags at the environment step: each
+/// finished episode's return and length, then the update's speed, learning rate and
+/// losses (and PPO's diagnostics).
+fn write_events(events: &mut EventWriter, r: &rl_train::UpdateReport) -> anyhow::Result<()> {
+    for e in &r.episodes {
+        events.scalars(
+            e.env_steps,
+            &[
+                ("charts/episodic_return", e.episodic_return),
+                ("charts/episodic_length", e.episodic_length as f64),
+            ],
+        )?;
+    }
+    let mut values = vec![
+        ("charts/SPS", r.sps),
+        ("charts/learning_rate", r.learning_rate),
+        ("losses/policy_loss", f64::from(r.policy_loss)),
+        ("losses/value_loss", f64::from(r.value_loss)),
+        ("losses/entropy", f64::from(r.entropy)),
+    ];
+    for (tag, v) in [
+        ("losses/approx_kl", r.approx_kl),
+        ("losses/old_approx_kl", r.old_approx_kl),
+        ("losses/clipfrac", r.clipfrac),
+    ] {
+        if let Some(v) = v {
+            values.push((tag, f64::from(v)));
+        }
+    }
+    if let Some(v) = r.explained_variance {
+        values.push(("losses/explained_variance", v));
+    }
+    events.scalars(r.env_steps, &values)
+}
+
+/// The resolved configuration as CleanRL writes it to TensorBoard: a Markdown table.
+fn hyperparameters(cfg: &TrainConfig) -> String {
+    let mut out = String::from("|param|value|\n|-|-|\n");
+    if let Ok(table) = toml::Table::try_from(cfg) {
+        for (k, v) in table {
+            out += &format!("|{k}|{v}|\n");
+        }
+    }
+    out
 }
 
 /// One training run into `out`: `config.toml`, `metrics.csv`, `timing.csv`,

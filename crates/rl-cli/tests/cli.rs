@@ -1,6 +1,8 @@
 //! The `rl` binary end to end: what it writes, and how it refuses bad input (a message
 //! naming the value, exit code 2, never a panic).
 
+mod tfevents;
+
 use std::path::Path;
 use std::process::{Command, Output};
 
@@ -646,4 +648,93 @@ fn a_gsde_run_evaluates_credits_and_exports_its_exploration_weights() {
     assert_eq!(ls.shape, vec![8, 1]);
     assert!(ls.data.iter().any(|&v| v != -2.0), "{:?}", ls.data);
     assert_eq!(meta["exploration"], "gsde");
+}
+
+#[test]
+fn a_run_writes_tensorboard_events_with_cleanrls_tags_at_the_environment_step() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("tb");
+    let out_s = out.to_str().unwrap();
+    let o = rl(&[
+        "train",
+        "--env",
+        "cartpole-v1",
+        "--algo",
+        "ppo",
+        "--total-steps",
+        "2048",
+        "--out",
+        out_s,
+        "--quiet",
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let files = tfevents::files(&out);
+    assert_eq!(files.len(), 1, "{files:?}");
+    let name = files[0].file_name().unwrap().to_string_lossy().into_owned();
+    assert!(name.starts_with("events.out.tfevents."), "{name}");
+    let events = tfevents::read(&files[0]);
+    assert_eq!(events[0].file_version.as_deref(), Some("brain.Event:2"));
+    let (tag, plugin, config) = &events[1].texts[0];
+    assert_eq!((tag.as_str(), plugin.as_str()), ("hyperparameters", "text"));
+    assert!(config.starts_with("|param|value|\n|-|-|\n"), "{config}");
+    assert!(config.contains("|algo|\"ppo\"|"), "{config}");
+
+    let series = tfevents::series(&out);
+    let csv = |file: &str| -> Vec<Vec<String>> {
+        std::fs::read_to_string(out.join(file))
+            .unwrap()
+            .lines()
+            .skip(1)
+            .map(|l| l.split(',').map(str::to_string).collect())
+            .collect()
+    };
+    let points = |rows: &[Vec<String>], step: usize, col: usize| -> Vec<(i64, f32)> {
+        rows.iter()
+            .map(|r| (r[step].parse().unwrap(), r[col].parse().unwrap()))
+            .collect()
+    };
+    // Per episode, from metrics.csv (episode, env_steps, episodic_return, episodic_length).
+    let episodes = csv("metrics.csv");
+    assert!(episodes.len() > 10);
+    assert_eq!(series["charts/episodic_return"], points(&episodes, 1, 2));
+    assert_eq!(series["charts/episodic_length"], points(&episodes, 1, 3));
+    // Per update, from updates.csv (update, env_steps, learning_rate, policy_loss,
+    // value_loss, entropy, old_approx_kl, approx_kl, clipfrac, explained_variance, ...).
+    let updates = csv("updates.csv");
+    assert_eq!(updates.len(), 8);
+    for (tag, col) in [
+        ("charts/learning_rate", 2),
+        ("losses/policy_loss", 3),
+        ("losses/value_loss", 4),
+        ("losses/entropy", 5),
+        ("losses/old_approx_kl", 6),
+        ("losses/approx_kl", 7),
+        ("losses/clipfrac", 8),
+        ("losses/explained_variance", 9),
+    ] {
+        assert_eq!(series[tag], points(&updates, 1, col), "{tag}");
+    }
+    let sps = &series["charts/SPS"];
+    assert_eq!(sps.len(), 8);
+    assert!(sps.iter().all(|&(_, v)| v > 0.0), "{sps:?}");
+    assert_eq!(series.len(), 11, "{:?}", series.keys().collect::<Vec<_>>());
+
+    // Turned off, no event file; a forced new run replaces the old run's.
+    let o = rl(&[
+        "train",
+        "--env",
+        "cartpole-v1",
+        "--algo",
+        "a2c",
+        "--total-steps",
+        "400",
+        "--out",
+        out_s,
+        "--force",
+        "--quiet",
+        "--tensorboard",
+        "false",
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(tfevents::files(&out).is_empty());
 }

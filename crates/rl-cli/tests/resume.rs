@@ -2,6 +2,8 @@
 //! interrupted with Ctrl-C (SIGINT), and resumed, ends with the same bytes as the run left
 //! alone: `metrics.csv` and `model.mpk`.
 
+mod tfevents;
+
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -110,6 +112,23 @@ fn kill_and_resume(flags: &[&str], kills: usize) {
     assert!(
         result(&out) == result(&reference),
         "the resumed run differs from the one left alone\n{log}"
+    );
+    // TensorBoard shows the same points, none twice and none missing: each resume's START
+    // event supersedes what the killed process wrote after its checkpoint. Only the
+    // speed differs from run to run.
+    let (mut got, mut want) = (tfevents::series(&out), tfevents::series(&reference));
+    for s in [&mut got, &mut want] {
+        for (_, v) in s.get_mut("charts/SPS").expect("SPS") {
+            *v = 0.0;
+        }
+    }
+    assert!(
+        got == want,
+        "TensorBoard's view of the resumed run differs\n{log}"
+    );
+    assert!(
+        tfevents::files(&out).len() > 1,
+        "a resumed run writes a new event file"
     );
     assert_eq!(
         rows(&out, "timing.csv"),

@@ -242,6 +242,9 @@ pub struct TrainConfig {
     /// How often `rl train` writes a checkpoint, in updates (it also writes one at the
     /// start, at the end and on Ctrl-C). Never changes a result.
     pub checkpoint_every: u64,
+    /// Whether `rl train` writes TensorBoard event files into the run folder. Never
+    /// changes a result.
+    pub tensorboard: bool,
 }
 
 impl Default for TrainConfig {
@@ -286,6 +289,7 @@ impl Default for TrainConfig {
             acting: Acting::Host,
             bandit_probs: None,
             checkpoint_every: 100,
+            tensorboard: true,
         }
     }
 }
