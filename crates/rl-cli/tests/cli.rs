@@ -642,8 +642,8 @@ fn a_gsde_run_evaluates_credits_and_exports_its_exploration_weights() {
     assert!(o.status.success(), "{}", text(&o));
     let (tensors, meta) =
         rl_models::torch::read_safetensors(&std::fs::read(&file).unwrap()).unwrap();
-    // One weight per (feature of the last hidden layer, action component), at its
-    // initial value after so few updates only if nothing trained it: it moved.
+    // One weight per (feature of the last hidden layer, action component); they started
+    // at -2 and training moved them.
     let ls = &tensors["policy.log_std"];
     assert_eq!(ls.shape, vec![8, 1]);
     assert!(ls.data.iter().any(|&v| v != -2.0), "{:?}", ls.data);
