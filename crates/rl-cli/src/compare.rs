@@ -8,14 +8,14 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use anyhow::{Context, anyhow, bail};
 use clap::Args;
-use indicatif::{ProgressBar, ProgressStyle};
+use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use rl_core::EnvId;
 use rl_train::{Algo, TrainConfig};
 
 use crate::plot::{PlotData, Series, draw_all};
 use crate::run_dir::RunInfo;
 use crate::stats::{Axis, EVAL_EPISODES, Run, Summary, bands, spread, summarize, table};
-use crate::train::{HyperArgs, execute};
+use crate::train::{HyperArgs, LiveStats, execute};
 use crate::{Failure, emit, usage};
 
 /// The "solved" criterion of the summary: a mean return over 100 episodes.
@@ -114,13 +114,14 @@ pub fn compare(args: CompareArgs) -> Result<(), Failure> {
         || std::thread::available_parallelism().map_or(1, |n| n.get()),
         |j| j as usize,
     );
-    // Each run advances the bar by its fraction of its own budget, in per-mille.
+    // One bar per run in progress, with its live statistics, above a total that each
+    // run advances by its fraction of its own budget, in per-mille.
     let total = 1000 * runs.len() as u64;
-    let bar = if args.quiet {
-        ProgressBar::hidden()
-    } else {
-        ProgressBar::new(total)
-    };
+    let bars = MultiProgress::new();
+    if args.quiet {
+        bars.set_draw_target(indicatif::ProgressDrawTarget::hidden());
+    }
+    let bar = bars.add(ProgressBar::new(total));
     bar.set_style(
         ProgressStyle::with_template("{bar:30} {percent}% of {msg}  [{elapsed_precise}]")
             .expect("a valid template"),
@@ -134,13 +135,27 @@ pub fn compare(args: CompareArgs) -> Result<(), Failure> {
                 loop {
                     let i = next.fetch_add(1, Ordering::Relaxed);
                     let Some((cfg, dir)) = runs.get(i) else { break };
-                    let budget = cfg.budget().0.max(1);
+                    let (budget, unit) = cfg.budget();
+                    let budget = budget.max(1);
+                    let run_bar = bars.insert_before(&bar, ProgressBar::new(budget));
+                    run_bar.set_style(
+                        ProgressStyle::with_template(&format!(
+                            "{{prefix:>16}} {{bar:20}} {{pos}}/{{len}} {unit}  {{msg}}"
+                        ))
+                        .expect("a valid template"),
+                    );
+                    run_bar.set_prefix(format!("{} seed {}", cfg.algo.name(), cfg.seed));
+                    let mut live = LiveStats::new(Vec::new());
                     let mut shown = 0;
-                    let result = execute(cfg, dir, args.force, |_, progress| {
+                    let result = execute(cfg, dir, args.force, |report, progress| {
+                        run_bar.set_position(progress);
+                        run_bar.set_message(live.observe(report));
                         let now = (1000 * progress.min(budget)) / budget;
                         bar.inc(now - shown);
                         shown = now;
                     });
+                    run_bar.finish_and_clear();
+                    bars.remove(&run_bar);
                     if let Err(e) = result {
                         failures
                             .lock()

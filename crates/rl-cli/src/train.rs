@@ -405,24 +405,10 @@ pub fn run(args: TrainArgs) -> Result<(), Failure> {
         });
     }
     // The progress bar's mean starts from the episodes already logged (a resumed run).
-    let mut recent: std::collections::VecDeque<f64> = session.logged_returns(20).into();
+    let mut live = LiveStats::new(session.logged_returns(LiveStats::WINDOW));
     let outcome = session.train(|report, progress| {
-        for e in &report.episodes {
-            if recent.len() == 20 {
-                recent.pop_front();
-            }
-            recent.push_back(e.episodic_return);
-        }
-        let mean = recent.iter().sum::<f64>() / recent.len().max(1) as f64;
         bar.set_position(progress);
-        let mut msg = format!(
-            "mean return (last 20) {mean:8.2}  {:>9.0} steps/s",
-            report.sps
-        );
-        if let (Some(kl), Some(clip)) = (report.approx_kl, report.clipfrac) {
-            msg += &format!("  approx_kl {kl:.4}  clipfrac {clip:.3}");
-        }
-        bar.set_message(msg);
+        bar.set_message(live.observe(report));
     });
     bar.finish_and_clear();
     match outcome? {
@@ -446,10 +432,58 @@ pub fn run(args: TrainArgs) -> Result<(), Failure> {
             session.learner.episodes(),
             session.learner.env_steps(),
             cfg.seed,
-            recent.len(),
-            recent.iter().sum::<f64>() / recent.len().max(1) as f64,
+            live.len(),
+            live.mean(),
             out.display()
         ),
+    }
+}
+
+/// What a progress bar shows of a run as it trains: the mean return of the last episodes,
+/// steps per second and, for PPO, `approx_kl` and the clip fraction.
+pub struct LiveStats {
+    recent: std::collections::VecDeque<f64>,
+}
+
+impl LiveStats {
+    /// How many of the last episodes the mean covers.
+    pub const WINDOW: usize = 20;
+
+    /// Starting from the returns already logged (a resumed run).
+    pub fn new(logged: Vec<f64>) -> Self {
+        Self {
+            recent: logged.into(),
+        }
+    }
+
+    /// Takes in an update's episodes; the bar's message.
+    pub fn observe(&mut self, report: &rl_train::UpdateReport) -> String {
+        for e in &report.episodes {
+            if self.recent.len() == Self::WINDOW {
+                self.recent.pop_front();
+            }
+            self.recent.push_back(e.episodic_return);
+        }
+        let mut msg = format!(
+            "mean return (last {}) {:8.2}  {:>9.0} steps/s",
+            Self::WINDOW,
+            self.mean(),
+            report.sps
+        );
+        if let (Some(kl), Some(clip)) = (report.approx_kl, report.clipfrac) {
+            msg += &format!("  approx_kl {kl:.4}  clipfrac {clip:.3}");
+        }
+        msg
+    }
+
+    /// The episodes the mean covers.
+    pub fn len(&self) -> usize {
+        self.recent.len()
+    }
+
+    /// The mean return of the last episodes (0 before any).
+    pub fn mean(&self) -> f64 {
+        self.recent.iter().sum::<f64>() / self.recent.len().max(1) as f64
     }
 }
 
