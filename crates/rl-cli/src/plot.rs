@@ -122,6 +122,8 @@ fn frame<'a, DB: DrawingBackend>(
     let mut chart = ChartBuilder::on(root)
         .caption(title, (FONT, 26))
         .margin(20)
+        // Room for the last x label, centred on the plot's right edge.
+        .margin_right(45)
         .x_label_area_size(50)
         .y_label_area_size(70)
         .build_cartesian_2d(start..end.max(start + 1.0), y_range(data))
