@@ -150,6 +150,9 @@ impl EventWriter {
             });
             w.event(step + 1, start)?;
         }
+        // On disk at once: the purge applies even if this process is killed before its
+        // first checkpoint.
+        w.flush()?;
         Ok(w)
     }
 
