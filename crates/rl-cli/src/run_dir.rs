@@ -484,18 +484,8 @@ pub fn load_normalizer(dir: &Path, cfg: &TrainConfig, obs_dim: usize) -> Result<
     })?;
     let norm: Normalizer = serde_json::from_str(&text)
         .with_context(|| format!("cannot load {}: the file is corrupt", path.display()))?;
-    let want = rl_train::fresh_normalizer(cfg, obs_dim);
-    if norm.obs.is_some() != want.obs.is_some() || norm.reward.is_some() != want.reward.is_some() {
-        bail!(
-            "{} does not match the run's configuration (normalize_obs {}, normalize_reward {})",
-            path.display(),
-            cfg.normalize_obs,
-            cfg.normalize_reward
-        );
-    }
-    norm.check(obs_dim, cfg.n_envs)
-        .map_err(anyhow::Error::msg)
-        .with_context(|| format!("cannot load {}", path.display()))?;
+    norm.check(&rl_train::fresh_normalizer(cfg, obs_dim))
+        .map_err(|e| anyhow::anyhow!("cannot load {}: {e}", path.display()))?;
     Ok(norm.freeze())
 }
 

@@ -142,9 +142,6 @@ pub struct HyperArgs {
     /// exploration, SB3's use_sde) [default: false].
     #[arg(long)]
     pub use_sde: Option<bool>,
-    /// Write TensorBoard event files into the run folder [default: true].
-    #[arg(long)]
-    pub tensorboard: Option<bool>,
     /// With --use-sde: new exploration matrices every N steps of each environment; -1
     /// only at the start of each rollout [default: -1].
     #[arg(long, allow_negative_numbers = true)]
@@ -159,6 +156,9 @@ pub struct HyperArgs {
     /// Ctrl-C) [default: 100].
     #[arg(long)]
     pub checkpoint_every: Option<u64>,
+    /// Write TensorBoard event files into the run folder [default: true].
+    #[arg(long)]
+    pub tensorboard: Option<bool>,
 }
 
 fn parse_value_network(s: &str) -> Result<ValueNetwork, String> {

@@ -43,9 +43,10 @@ impl RunningMeanStd {
         }
     }
 
-    /// Folds in a batch of `rows` samples of `dim` components each (row-major), as SB3's
-    /// `update`: the batch's mean and population variance, then the parallel merge.
-    pub fn update(&mut self, batch: &[f64], rows: usize) {
+    /// Folds in a batch of `rows` samples of `dim` components each (row-major, f32
+    /// observations or f64 returns, widened to f64), as SB3's `update`: the batch's mean
+    /// and population variance, then the parallel merge.
+    pub fn update<T: Copy + Into<f64>>(&mut self, batch: &[T], rows: usize) {
         let dim = self.mean.len();
         debug_assert_eq!(batch.len(), rows * dim);
         if rows == 0 {
@@ -54,7 +55,7 @@ impl RunningMeanStd {
         let n = rows as f64;
         let tot = self.count + n;
         for j in 0..dim {
-            let col = || batch.iter().skip(j).step_by(dim).copied();
+            let col = || batch.iter().skip(j).step_by(dim).map(|&x| x.into());
             let batch_mean = col().sum::<f64>() / n;
             let batch_var = col().map(|x| (x - batch_mean).powi(2)).sum::<f64>() / n;
             let delta = batch_mean - self.mean[j];
@@ -172,8 +173,7 @@ impl Normalizer {
             Some(o) => {
                 if self.training {
                     let dim = o.rms.mean.len();
-                    let wide: Vec<f64> = raw.iter().map(|&x| f64::from(x)).collect();
-                    o.rms.update(&wide, raw.len() / dim.max(1));
+                    o.rms.update(raw, raw.len() / dim.max(1));
                 }
                 o.apply(raw, out);
             }
@@ -223,35 +223,43 @@ impl Normalizer {
         }
     }
 
-    /// Checks saved statistics against the shapes they must have: `obs_dim` components,
-    /// `n_envs` returns, finite values, positive clips and epsilons, `gamma` in [0, 1].
-    pub fn check(&self, obs_dim: usize, n_envs: usize) -> Result<(), String> {
-        if let Some(o) = &self.obs
-            && (o.rms.mean.len() != obs_dim
-                || !o.rms.is_valid()
-                || !(o.clip > 0.0
-                    && o.epsilon > 0.0
-                    && o.clip.is_finite()
-                    && o.epsilon.is_finite()))
+    /// Checks saved statistics against `want`, the fresh normaliser of the configuration
+    /// they belong to: the same halves, `want`'s observation size and number of
+    /// environments, finite values, positive clips and epsilons, `gamma` in [0, 1].
+    pub fn check(&self, want: &Normalizer) -> Result<(), String> {
+        if self.obs.is_some() != want.obs.is_some()
+            || self.reward.is_some() != want.reward.is_some()
         {
             return Err(format!(
-                "the observation statistics are not those of {obs_dim}-sized observations with finite values"
+                "the normalisation does not match the configuration (normalize_obs {}, normalize_reward {})",
+                want.obs.is_some(),
+                want.reward.is_some()
             ));
         }
-        if let Some(r) = &self.reward
-            && (r.rms.mean.len() != 1
+        let bounds_ok = |clip: f64, epsilon: f64| {
+            clip > 0.0 && epsilon > 0.0 && clip.is_finite() && epsilon.is_finite()
+        };
+        if let (Some(o), Some(w)) = (&self.obs, &want.obs) {
+            let obs_dim = w.rms.mean.len();
+            if o.rms.mean.len() != obs_dim || !o.rms.is_valid() || !bounds_ok(o.clip, o.epsilon) {
+                return Err(format!(
+                    "the observation statistics are not those of {obs_dim}-sized observations with finite values"
+                ));
+            }
+        }
+        if let (Some(r), Some(w)) = (&self.reward, &want.reward) {
+            let n_envs = w.returns.len();
+            if r.rms.mean.len() != 1
                 || !r.rms.is_valid()
                 || r.returns.len() != n_envs
                 || !r.returns.iter().all(|x| x.is_finite())
                 || !(0.0..=1.0).contains(&r.gamma)
-                || !(r.clip > 0.0
-                    && r.epsilon > 0.0
-                    && r.clip.is_finite()
-                    && r.epsilon.is_finite()))
-        {
-            return Err(format!(
-                "the reward statistics are not those of {n_envs} environments with finite values"
-            ));
+                || !bounds_ok(r.clip, r.epsilon)
+            {
+                return Err(format!(
+                    "the reward statistics are not those of {n_envs} environments with finite values"
+                ));
+            }
         }
         Ok(())
     }
@@ -318,14 +326,17 @@ mod tests {
     #[test]
     fn saved_statistics_are_checked() {
         let n = Normalizer::new(3, 2, true, Some(0.99));
-        assert!(n.check(3, 2).is_ok());
-        assert!(n.check(4, 2).is_err());
-        assert!(n.check(3, 1).is_err());
+        assert!(n.check(&Normalizer::new(3, 2, true, Some(0.99))).is_ok());
+        assert!(n.check(&Normalizer::new(4, 2, true, Some(0.99))).is_err());
+        assert!(n.check(&Normalizer::new(3, 1, true, Some(0.99))).is_err());
+        let e = n.check(&Normalizer::new(3, 2, true, None)).unwrap_err();
+        assert!(e.contains("normalize_reward false"), "{e}");
+        let want = n.clone();
         let mut bad = n.clone();
         bad.obs.as_mut().unwrap().rms.var[1] = -1.0;
-        assert!(bad.check(3, 2).is_err());
+        assert!(bad.check(&want).is_err());
         let mut bad = n;
         bad.reward.as_mut().unwrap().rms.count = f64::NAN;
-        assert!(bad.check(3, 2).is_err());
+        assert!(bad.check(&want).is_err());
     }
 }

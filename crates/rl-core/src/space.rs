@@ -53,13 +53,15 @@ impl Space {
 }
 
 impl Space {
-    /// Clips flat box elements (any number of rows, row-major) into the bounds, as
-    /// `np.clip(action, low, high)` does before a Gaussian policy's sample reaches the
-    /// environment; a discrete space leaves them as they are.
-    pub fn clip_rows(&self, rows: &mut [f32]) {
+    /// Flat box elements (any number of rows, row-major) clipped into the bounds, into
+    /// `out`, as `np.clip(action, low, high)` does before a Gaussian policy's sample
+    /// reaches the environment; a discrete space copies them as they are.
+    pub fn clip_rows_into(&self, rows: &[f32], out: &mut Vec<f32>) {
+        out.clear();
+        out.extend_from_slice(rows);
         if let Space::Box { low, high, .. } = self {
             let d = low.len().max(1);
-            for (k, x) in rows.iter_mut().enumerate() {
+            for (k, x) in out.iter_mut().enumerate() {
                 *x = x.max(low[k % d]).min(high[k % d]);
             }
         }
@@ -90,9 +92,9 @@ mod tests {
     #[test]
     fn clipping_keeps_rows_in_their_bounds() {
         let s = Space::boxed(vec![-1.0, 0.0], vec![1.0, 2.0]);
-        let mut rows = [-3.0, 5.0, 0.5, 1.0, 2.0, -0.0];
-        s.clip_rows(&mut rows);
-        assert_eq!(rows, [-1.0, 2.0, 0.5, 1.0, 1.0, 0.0]);
+        let mut out = Vec::new();
+        s.clip_rows_into(&[-3.0, 5.0, 0.5, 1.0, 2.0, -0.0], &mut out);
+        assert_eq!(out, [-1.0, 2.0, 0.5, 1.0, 1.0, 0.0]);
     }
 
     #[test]

@@ -62,8 +62,8 @@ pub struct Actor<B: Backend> {
 struct SdeNoise {
     /// The head's log-std matrix, `[d, action_dim]` row-major.
     log_std: Vec<f32>,
-    /// Draw new matrices every this many calls to `act`; 0: only at
-    /// [`Actor::reset_noise`] (SB3's `sde_sample_freq = -1`).
+    /// Draw new matrices every this many calls to `act`; 0: only at the first (SB3's
+    /// `sde_sample_freq = -1`: a new actor is built for every rollout).
     every: u64,
     /// Calls to `act` since the last draw; `None`: none drawn yet.
     since: Option<u64>,
@@ -129,21 +129,13 @@ impl<B: Backend> Actor<B> {
     }
 
     /// With a gSDE head, draws new exploration matrices every `every` calls to
-    /// [`act`](Self::act) (SB3's `sde_sample_freq`; 0 or less: only when
-    /// [`reset_noise`](Self::reset_noise) says). No effect on other heads.
+    /// [`act`](Self::act) (SB3's `sde_sample_freq`; 0 or less: only at the first call,
+    /// the start of the rollout this actor is built for). No effect on other heads.
     pub fn with_sde_sample_freq(mut self, every: i64) -> Self {
         if let Some(sde) = &mut self.sde {
             sde.every = every.max(0) as u64;
         }
         self
-    }
-
-    /// With a gSDE head, the next [`act`](Self::act) draws new exploration matrices (as
-    /// SB3 does at the start of every rollout).
-    pub fn reset_noise(&mut self) {
-        if let Some(sde) = &mut self.sde {
-            sde.since = None;
-        }
     }
 
     /// One action per row of `obs` (`n * obs_dim` values): sampled, or the mode with
@@ -256,9 +248,7 @@ impl<B: Backend> Agent<B> {
             Actions::Continuous(a) => {
                 self.drawn.clear();
                 self.drawn.extend_from_slice(a);
-                self.clipped.clear();
-                self.clipped.extend_from_slice(a);
-                self.space.clip_rows(&mut self.clipped);
+                self.space.clip_rows_into(a, &mut self.clipped);
                 Actions::Continuous(&self.clipped)
             }
         }

@@ -300,16 +300,12 @@ impl<B: AutodiffBackend> Learner<B> {
         let obs_dim = envs.spec().observation_space.flat_dim();
         let norm = match state.normalizer {
             Some(n) if n.is_active() => {
-                let want = fresh_normalizer(&cfg, obs_dim);
-                if n.obs.is_some() != want.obs.is_some()
-                    || n.reward.is_some() != want.reward.is_some()
-                    || !n.training
-                {
+                if !n.training {
                     return Err(bad(
-                        "the saved normalisation statistics are not the configuration's".into(),
+                        "the saved normalisation statistics are frozen, not a learner's".into(),
                     ));
                 }
-                n.check(obs_dim, cfg.n_envs)
+                n.check(&fresh_normalizer(&cfg, obs_dim))
                     .map_err(|e| bad(format!("the saved normalisation is unusable: {e}")))?;
                 n
             }

@@ -203,9 +203,7 @@ impl Rollout {
             // Step.
             let actions = match actions {
                 Actions::Continuous(a) => {
-                    clipped.clear();
-                    clipped.extend_from_slice(a);
-                    space.clip_rows(&mut clipped);
+                    space.clip_rows_into(a, &mut clipped);
                     Actions::Continuous(&clipped)
                 }
                 discrete => discrete,
