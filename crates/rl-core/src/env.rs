@@ -6,6 +6,7 @@
 //! `truncated` (the episode was cut, by a time limit; the state still had a future).
 
 use crate::error::{Error, ErrorKind, Result};
+use crate::render::Frame;
 use crate::space::Space;
 
 /// An action given to [`Env::step`].
@@ -69,6 +70,12 @@ pub trait Env {
     /// Starts an episode from the given internal state (as setting
     /// `env.unwrapped.state` right after a reset) and returns its observation.
     fn set_state(&mut self, state: &[f64]) -> Result<&[f32]>;
+
+    /// The current state drawn as Gymnasium's `render_mode="rgb_array"` draws it (see
+    /// [`render`](crate::render)); `None` for an environment that cannot be drawn.
+    fn render(&self) -> Option<Frame> {
+        None
+    }
 }
 
 /// Time-limit and episode bookkeeping shared by every environment: what Gymnasium's
@@ -98,6 +105,11 @@ impl EpisodeClock {
 
     pub(crate) fn limit(&self) -> Option<usize> {
         self.limit
+    }
+
+    /// Steps taken in this episode.
+    pub(crate) fn elapsed(&self) -> usize {
+        self.elapsed
     }
 
     /// A new episode begins.

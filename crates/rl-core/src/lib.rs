@@ -36,6 +36,7 @@ mod env;
 mod envs;
 mod error;
 pub mod normalize;
+pub mod render;
 pub mod rng;
 mod space;
 mod vec_env;

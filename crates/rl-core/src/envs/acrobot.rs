@@ -30,6 +30,7 @@ use std::hint::black_box;
 
 use crate::env::{Action, Env, EnvSpec, EpisodeClock, Step, check_state, discrete_action};
 use crate::error::Result;
+use crate::render::{self, Frame};
 use crate::rng::{self, Rng};
 use crate::space::Space;
 
@@ -202,6 +203,14 @@ impl Env for Acrobot {
         self.clock.start();
         self.observe();
         Ok(&self.obs)
+    }
+
+    fn render(&self) -> Option<Frame> {
+        // Gymnasium holds the state as float32 from a reset until the first step; a
+        // state set by hand with values float32 cannot hold is float64.
+        let held_as_f32 =
+            self.clock.elapsed() == 0 && self.state.iter().all(|&v| f64::from(v as f32) == v);
+        Some(render::acrobot(self.state[0], self.state[1], held_as_f32))
     }
 }
 

@@ -21,6 +21,7 @@
 
 use crate::env::{Action, Env, EnvSpec, EpisodeClock, Step, check_state, discrete_action};
 use crate::error::{Error, Result};
+use crate::render::{self, Frame};
 use crate::rng::{self, Rng, RngExt};
 use crate::space::Space;
 
@@ -34,6 +35,9 @@ pub struct Bandit {
     obs: [f32; 1],
     rng: Rng,
     clock: EpisodeClock,
+    /// The arm pulled in this episode and its reward, for the rendered frame.
+    #[serde(default)]
+    last_pull: Option<(usize, f64)>,
 }
 
 impl Default for Bandit {
@@ -63,12 +67,18 @@ impl Bandit {
             obs: [0.0],
             rng: rng::from_entropy(),
             clock: EpisodeClock::new(None),
+            last_pull: None,
         })
     }
 
     /// The arms' success probabilities.
     pub fn probs(&self) -> &[f64] {
         &self.probs
+    }
+
+    /// The frame with the policy's probability of each arm drawn as a bar.
+    pub fn render_with_policy(&self, policy: Option<&[f32]>) -> Frame {
+        render::bandit(&self.probs, policy, self.last_pull)
     }
 }
 
@@ -89,6 +99,7 @@ impl Env for Bandit {
             self.rng = rng::seeded(seed);
         }
         self.clock.start();
+        self.last_pull = None;
         &self.obs
     }
 
@@ -101,6 +112,7 @@ impl Env for Bandit {
             0.0
         };
         let truncated = self.clock.tick(true);
+        self.last_pull = Some((arm, reward));
         Ok(Step {
             observation: &self.obs,
             reward,
@@ -117,7 +129,14 @@ impl Env for Bandit {
     fn set_state(&mut self, state: &[f64]) -> Result<&[f32]> {
         check_state(state, 0, "Bandit-v0")?;
         self.clock.start();
+        self.last_pull = None;
         Ok(&self.obs)
+    }
+
+    /// The arms' payout probabilities and the last pull (see [`render::bandit`]); the
+    /// policy's bars are drawn by whoever holds the policy (`rl render`).
+    fn render(&self) -> Option<Frame> {
+        Some(self.render_with_policy(None))
     }
 }
 

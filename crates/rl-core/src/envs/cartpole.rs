@@ -25,6 +25,7 @@
 
 use crate::env::{Action, Env, EnvSpec, EpisodeClock, Step, check_state, discrete_action};
 use crate::error::Result;
+use crate::render::{self, Frame};
 use crate::rng::{self, Rng};
 use crate::space::Space;
 
@@ -146,6 +147,10 @@ impl Env for CartPole {
         self.clock.start();
         self.observe();
         Ok(&self.obs)
+    }
+
+    fn render(&self) -> Option<Frame> {
+        Some(render::cartpole(self.state[0], self.state[2]))
     }
 }
 

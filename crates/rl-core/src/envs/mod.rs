@@ -19,6 +19,7 @@ pub use pendulum::Pendulum;
 
 use crate::env::{Action, Env, EnvSpec, Step};
 use crate::error::{Error, ErrorKind, Result};
+use crate::render::Frame;
 
 /// The environments this crate provides, by Gymnasium id.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -162,6 +163,10 @@ impl Env for AnyEnv {
 
     fn set_state(&mut self, state: &[f64]) -> Result<&[f32]> {
         dispatch!(self, e => e.set_state(state))
+    }
+
+    fn render(&self) -> Option<Frame> {
+        dispatch!(self, e => e.render())
     }
 }
 

@@ -22,6 +22,7 @@
 
 use crate::env::{Action, Env, EnvSpec, EpisodeClock, Step, check_state, discrete_action};
 use crate::error::Result;
+use crate::render::{self, Frame};
 use crate::rng::{self, Rng};
 use crate::space::Space;
 
@@ -123,5 +124,9 @@ impl Env for MountainCar {
         self.clock.start();
         self.observe();
         Ok(&self.obs)
+    }
+
+    fn render(&self) -> Option<Frame> {
+        Some(render::mountain_car(self.state[0], GOAL_POSITION, false))
     }
 }

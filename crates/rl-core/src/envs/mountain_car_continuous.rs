@@ -33,6 +33,7 @@ use std::hint::black_box;
 
 use crate::env::{Action, Env, EnvSpec, EpisodeClock, Step, check_state, scalar_action};
 use crate::error::Result;
+use crate::render::{self, Frame};
 use crate::rng::{self, Rng};
 use crate::space::Space;
 
@@ -226,6 +227,15 @@ impl Env for MountainCarContinuous {
         self.clock.start();
         self.observe();
         Ok(&self.obs)
+    }
+
+    fn render(&self) -> Option<Frame> {
+        let held_as_f32 = matches!(self.position, Num::F32(_));
+        Some(render::mountain_car(
+            self.position.value(),
+            GOAL_POSITION,
+            held_as_f32,
+        ))
     }
 }
 

@@ -27,6 +27,7 @@ use std::f64::consts::PI;
 use crate::env::{Action, Env, EnvSpec, EpisodeClock, Step, check_state, scalar_action};
 use crate::envs::acrobot::pow2;
 use crate::error::Result;
+use crate::render::{self, Frame};
 use crate::rng::{self, Rng};
 use crate::space::Space;
 
@@ -50,6 +51,10 @@ pub struct Pendulum {
     obs: [f32; 3],
     rng: Rng,
     clock: EpisodeClock,
+    /// The clipped torque of the last step (Gymnasium's `last_u`, a float32 there),
+    /// which the rendered frame shows as an arrow; `None` after a reset.
+    #[serde(default)]
+    last_u: Option<f32>,
 }
 
 impl Default for Pendulum {
@@ -66,6 +71,7 @@ impl Pendulum {
             obs: [0.0; 3],
             rng: rng::from_entropy(),
             clock: EpisodeClock::new(Some(MAX_EPISODE_STEPS)),
+            last_u: None,
         }
     }
 
@@ -95,6 +101,7 @@ impl Env for Pendulum {
             rng::uniform(&mut self.rng, -1.0, 1.0),
         ];
         self.clock.start();
+        self.last_u = None;
         self.observe();
         &self.obs
     }
@@ -109,6 +116,8 @@ impl Env for Pendulum {
         let newthdot = newthdot.clamp(-MAX_SPEED, MAX_SPEED);
         let newth = th + newthdot * DT;
         self.state = [newth, newthdot];
+        // The action arrives as f32 widened exactly, so the clipped torque is an f32.
+        self.last_u = Some(u as f32);
         let truncated = self.clock.tick(false);
         self.observe();
         Ok(Step {
@@ -127,8 +136,13 @@ impl Env for Pendulum {
         check_state(state, 2, "Pendulum-v1")?;
         self.state.copy_from_slice(state);
         self.clock.start();
+        self.last_u = None;
         self.observe();
         Ok(&self.obs)
+    }
+
+    fn render(&self) -> Option<Frame> {
+        Some(render::pendulum(self.state[0], self.last_u))
     }
 }
 
