@@ -10,6 +10,7 @@ mod credit;
 mod eval;
 mod export;
 mod plot;
+mod render;
 mod run_dir;
 mod stats;
 mod tensorboard;
@@ -53,6 +54,9 @@ enum Command {
     Plot(compare::PlotArgs),
     /// Play one episode with a trained model and print the lesson's credit table.
     Credit(credit::CreditArgs),
+    /// Play one episode with a trained model and write it as an animated GIF (and PNG
+    /// frames), drawn as Gymnasium draws the environment.
+    Render(render::RenderArgs),
 }
 
 /// A failure, with the exit code it maps to.
@@ -117,6 +121,7 @@ fn main() -> ExitCode {
         Command::Compare(args) => compare::compare(*args),
         Command::Plot(args) => compare::plot(args),
         Command::Credit(args) => credit::run(args),
+        Command::Render(args) => render::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
