@@ -4,7 +4,7 @@
 use std::time::Instant;
 
 use clap::Args;
-use rl_models::backend::{NAME, TrainBackend, device};
+use rl_models::backend::{NAME, TrainBackend, describe_device, device};
 use rl_train::{Algo, Learner, TrainConfig};
 
 use crate::Failure;
@@ -29,6 +29,22 @@ pub struct BenchArgs {
     /// Seed.
     #[arg(long, default_value_t = 0)]
     seed: u64,
+    /// Which configurations: `small` (the lesson's, batched, and the PPO and A2C
+    /// presets), `large` (PPO with 1 024 and 4 096 environments and a 256-256 network,
+    /// where a GPU should win) or `all`.
+    #[arg(long, value_enum, default_value_t = Configs::Small)]
+    configs: Configs,
+    /// Updates of each large configuration (16 steps of every environment each).
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u64).range(1..))]
+    large_updates: u64,
+}
+
+/// The configuration sets of `rl bench`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Configs {
+    Small,
+    Large,
+    All,
 }
 
 /// What a measured run did.
@@ -81,7 +97,45 @@ fn measure(cfg: TrainConfig, max_updates: usize) -> Result<Measured, Failure> {
 
 pub fn run(args: BenchArgs) -> Result<(), Failure> {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    crate::outln!("backend {NAME}, {cores} cores available")?;
+    crate::outln!(
+        "backend {NAME} on {}, {cores} cores available",
+        describe_device()
+    )?;
+    if args.configs != Configs::Large {
+        small(&args)?;
+    }
+    if args.configs != Configs::Small {
+        large(&args)?;
+    }
+    Ok(())
+}
+
+/// PPO on CartPole-v1 at the scale where a GPU should pay: 1 024 and 4 096 environments,
+/// 16 steps each per update, a 256-256 network, CleanRL's 4 epochs of 4 minibatches.
+fn large(args: &BenchArgs) -> Result<(), Failure> {
+    for (label, n_envs) in [("(e)", 1024), ("(f)", 4096)] {
+        let mut cfg = TrainConfig::for_algo(Algo::Ppo);
+        cfg.env = "CartPole-v1".into();
+        cfg.seed = args.seed;
+        cfg.n_envs = n_envs;
+        cfg.steps_per_update = Some(16 * n_envs);
+        cfg.hidden = vec![256, 256];
+        cfg.epochs = 4;
+        cfg.minibatches = 4;
+        cfg.total_steps = Some(args.large_updates * 16 * n_envs as u64);
+        cfg.validate().map_err(|e| Failure::Usage(e.into()))?;
+        let m = measure(cfg, usize::MAX)?;
+        crate::outln!(
+            "{label} large PPO, {n_envs} envs, 16 steps each per update, 256-256 network, 4 epochs x 4 minibatches, {} updates: {}",
+            args.large_updates,
+            m.rates()
+        )?;
+    }
+    Ok(())
+}
+
+/// The lesson's defaults, the batched configuration and the PPO and A2C presets.
+fn small(args: &BenchArgs) -> Result<(), Failure> {
     for algo in [Algo::Baseline, Algo::Reinforce] {
         let cfg = TrainConfig {
             algo,

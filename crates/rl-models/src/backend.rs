@@ -43,3 +43,27 @@ pub const NAME: &str = if cfg!(feature = "ndarray") {
 } else {
     "flex"
 };
+
+/// What [`device`] is, for `rl bench`'s first line: the CPU, or for wgpu the adapter
+/// (its name, graphics API, kind and driver). On wgpu this initialises the default
+/// device the way Burn does (default runtime options), so call it before anything else
+/// uses the device.
+pub fn describe_device() -> String {
+    #[cfg(feature = "wgpu")]
+    {
+        use burn::backend::wgpu::{RuntimeOptions, WgpuDevice, graphics::AutoGraphicsApi};
+        let setup = burn::backend::wgpu::init_setup::<AutoGraphicsApi>(
+            &WgpuDevice::DefaultDevice,
+            RuntimeOptions::default(),
+        );
+        let info = setup.adapter.get_info();
+        format!(
+            "adapter {:?} ({:?}, {:?}, driver {:?} {:?})",
+            info.name, info.backend, info.device_type, info.driver, info.driver_info
+        )
+    }
+    #[cfg(not(feature = "wgpu"))]
+    {
+        "the CPU".to_string()
+    }
+}
