@@ -56,8 +56,31 @@ pub struct CompareArgs {
     /// No progress bar.
     #[arg(long)]
     quiet: bool,
+    /// Train only the I-th of N slices of the (learner, seed) grid, I from 0: every N-th
+    /// run starting at the I-th. N processes (a Slurm array job, one task per slice)
+    /// fill one --out folder; `rl plot OUT` then aggregates what is there.
+    #[arg(long, value_name = "I/N", value_parser = parse_shard)]
+    shard: Option<Shard>,
     #[command(flatten)]
     hyper: HyperArgs,
+}
+
+/// One slice of a comparison's grid: runs `index`, `index + count`, ...
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Shard {
+    index: usize,
+    count: usize,
+}
+
+fn parse_shard(s: &str) -> Result<Shard, String> {
+    let bad = || format!("{s:?} is not a shard: expected I/N with 0 <= I < N, e.g. 0/4");
+    let (i, n) = s.split_once('/').ok_or_else(bad)?;
+    let index: usize = i.trim().parse().map_err(|_| bad())?;
+    let count: usize = n.trim().parse().map_err(|_| bad())?;
+    if count == 0 || index >= count {
+        return Err(bad());
+    }
+    Ok(Shard { index, count })
 }
 
 #[derive(Debug, Args)]
@@ -105,6 +128,11 @@ pub fn compare(args: CompareArgs) -> Result<(), Failure> {
             cfg.validate().map_err(|e| Failure::Usage(e.into()))?;
             runs.push((cfg, args.out.join(format!("{}-seed{seed}", algo.name()))));
         }
+    }
+
+    let grid = runs.len();
+    if let Some(Shard { index, count }) = args.shard {
+        runs = runs.into_iter().skip(index).step_by(count).collect();
     }
 
     // Train every (learner, seed) pair, up to `jobs` at a time. Each run is exactly
@@ -175,7 +203,17 @@ pub fn compare(args: CompareArgs) -> Result<(), Failure> {
     {
         return Err(e.context(format!("run {}", dir.display())));
     }
-    report(&args.out)
+    match args.shard {
+        None => report(&args.out),
+        // Other slices may still be training: aggregating is `rl plot`'s job.
+        Some(Shard { index, count }) => emit(&format!(
+            "shard {index}/{count}: trained {} of the {grid} runs into {}; when every shard \
+             has finished, `rl plot {}` aggregates and plots them\n",
+            runs.len(),
+            args.out.display(),
+            args.out.display()
+        )),
+    }
 }
 
 pub fn plot(args: PlotArgs) -> Result<(), Failure> {

@@ -103,13 +103,16 @@ pub fn play(dir: &Path, seed: u64, greedy: bool) -> anyhow::Result<Episode> {
 }
 
 pub fn run(args: RenderArgs) -> Result<(), Failure> {
-    // Every destination is checked before the episode is played.
+    // Every destination is checked before the episode is played; the frames' folder
+    // is created only once there is something to put in it.
     let gif_tmp = usage(temp_beside(&args.out, "--out"))?;
     if let Some(dir) = &args.frames {
-        usage(prepare_frames_dir(dir))?;
+        usage(check_frames_dir(dir))?;
     }
     let episode = usage(play(&args.model, args.seed, args.greedy))?;
     if let Some(dir) = &args.frames {
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("cannot create the --frames folder {}", dir.display()))?;
         for (i, frame) in episode.frames.iter().enumerate() {
             write_png(frame, &dir.join(format!("{i:05}.png")))?;
         }
@@ -158,16 +161,16 @@ fn temp_beside(path: &Path, flag: &str) -> anyhow::Result<tempfile::NamedTempFil
         .with_context(|| format!("cannot write {flag} {}", path.display()))
 }
 
-/// `--frames DIR`: created if missing; a file there is an error.
-fn prepare_frames_dir(dir: &Path) -> anyhow::Result<()> {
+/// `--frames DIR`: a file there is an error, and so is an existing folder that cannot
+/// be written (a temporary file tells, and is gone at once).
+fn check_frames_dir(dir: &Path) -> anyhow::Result<()> {
     if dir.exists() && !dir.is_dir() {
         bail!("--frames {} is a file, not a folder", dir.display());
     }
-    std::fs::create_dir_all(dir)
-        .with_context(|| format!("cannot create the --frames folder {}", dir.display()))?;
-    // Writable? A temporary file tells, and is gone at once.
-    tempfile::tempfile_in(dir)
-        .with_context(|| format!("cannot write into the --frames folder {}", dir.display()))?;
+    if dir.is_dir() {
+        tempfile::tempfile_in(dir)
+            .with_context(|| format!("cannot write into the --frames folder {}", dir.display()))?;
+    }
     Ok(())
 }
 

@@ -738,3 +738,96 @@ fn a_run_writes_tensorboard_events_with_cleanrls_tags_at_the_environment_step() 
     assert!(o.status.success(), "{}", text(&o));
     assert!(tfevents::files(&out).is_empty());
 }
+
+#[test]
+fn bench_names_the_device_and_runs_the_large_configurations() {
+    let o = rl(&["bench", "--configs", "large", "--large-updates", "1"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let out = text(&o);
+    assert!(out.starts_with("backend ndarray on the CPU"), "{out}");
+    for (label, envs, steps) in [("(e)", 1024, 16384), ("(f)", 4096, 65536)] {
+        let line = out
+            .lines()
+            .find(|l| l.starts_with(label))
+            .unwrap_or_else(|| panic!("no {label} line in {out}"));
+        assert!(line.contains(&format!("{envs} envs")), "{line}");
+        assert!(line.contains(&format!("{steps} steps in")), "{line}");
+    }
+    let o = rl(&["bench", "--configs", "huge"]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains("huge"), "{}", text(&o));
+}
+
+#[test]
+fn sharded_compares_fill_the_same_folder_as_one_compare() {
+    let dir = tempfile::tempdir().unwrap();
+    let common = [
+        "compare",
+        "--env",
+        "cartpole-v1",
+        "--algos",
+        "reinforce,baseline",
+        "--seeds",
+        "2",
+        "--episodes",
+        "8",
+        "--jobs",
+        "1",
+        "--quiet",
+    ];
+    let whole = dir.path().join("whole");
+    let mut args = common.to_vec();
+    args.extend(["--out", whole.to_str().unwrap()]);
+    let o = rl(&args);
+    assert!(o.status.success(), "{}", text(&o));
+
+    // Three shards of a four-run grid, run separately (one gets a single run), then
+    // `rl plot` over the folder they filled.
+    let sharded = dir.path().join("sharded");
+    for shard in ["2/3", "0/3", "1/3"] {
+        let mut args = common.to_vec();
+        args.extend(["--out", sharded.to_str().unwrap(), "--shard", shard]);
+        let o = rl(&args);
+        assert!(o.status.success(), "{}", text(&o));
+        assert!(text(&o).contains(&format!("shard {shard}")), "{}", text(&o));
+        assert!(
+            !sharded.join("summary.md").exists(),
+            "a shard does not aggregate"
+        );
+    }
+    let o = rl(&["plot", sharded.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", text(&o));
+
+    let runs = |d: &Path| {
+        let mut v: Vec<_> = std::fs::read_dir(d)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.is_dir())
+            .map(|p| p.file_name().unwrap().to_owned())
+            .collect();
+        v.sort();
+        v
+    };
+    assert_eq!(runs(&whole), runs(&sharded));
+    assert_eq!(runs(&whole).len(), 4);
+    for run in runs(&whole) {
+        for f in ["metrics.csv", "model.mpk"] {
+            let a = std::fs::read(whole.join(&run).join(f)).unwrap();
+            let b = std::fs::read(sharded.join(&run).join(f)).unwrap();
+            assert!(a == b, "{run:?}/{f} differs");
+        }
+    }
+    let a = std::fs::read(whole.join("aggregate.csv")).unwrap();
+    let b = std::fs::read(sharded.join("aggregate.csv")).unwrap();
+    assert!(a == b, "aggregate.csv differs");
+
+    for bad in ["3/3", "1/0", "x/2", "2"] {
+        let mut args = common.to_vec();
+        let out = dir.path().join("bad");
+        args.extend(["--out", out.to_str().unwrap(), "--shard", bad]);
+        let o = rl(&args);
+        assert_eq!(o.status.code(), Some(2), "{bad}: {}", text(&o));
+        assert!(text(&o).contains("not a shard"), "{bad}: {}", text(&o));
+        assert!(!out.exists(), "{bad}: nothing written");
+    }
+}

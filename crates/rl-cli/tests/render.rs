@@ -217,10 +217,19 @@ fn bad_destinations_and_runs_are_refused_and_leave_nothing_behind() {
     let a_file = out_dir.join("a-file");
     std::fs::write(&a_file, "keep me").unwrap();
     let missing_parent = dir.path().join("no/such/folder/ep.gif");
+    let frames = out_dir.join("frames");
+    let frames_s = frames.to_str().unwrap();
 
     let cases: [(Vec<&str>, &str); 4] = [
         (
-            vec!["--model", empty.to_str().unwrap(), "--out", gif_s],
+            vec![
+                "--model",
+                empty.to_str().unwrap(),
+                "--out",
+                gif_s,
+                "--frames",
+                frames_s,
+            ],
             "empty",
         ),
         (
