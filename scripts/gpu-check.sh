@@ -5,14 +5,16 @@
 # and print one table. Run from anywhere: `bash scripts/gpu-check.sh`.
 #
 # Environment: LARGE_UPDATES (updates per large configuration, default 3),
-# SKIP_NDARRAY=1 (skip the CPU reference figures), RL_WGPU_TARGET (the wgpu build's
-# target folder, default target/wgpu, so the ndarray build is not rebuilt).
+# SKIP_NDARRAY=1 (skip the CPU reference figures), AUTOTUNE=1 (build wgpu with Burn's
+# kernel autotuning as well as fusion), RL_WGPU_TARGET (the wgpu build's target folder,
+# default target/wgpu, so the ndarray build is not rebuilt).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TERM_COLOR=never
 export XDG_RUNTIME_DIR="${XDG_RUNTIME_DIR:-/tmp}"
 updates="${LARGE_UPDATES:-3}"
 wgpu_target="${RL_WGPU_TARGET:-target/wgpu}"
+features="wgpu${AUTOTUNE:+,autotune}"
 out="$(mktemp -d)"
 trap 'rm -rf "$out"' EXIT
 
@@ -23,13 +25,13 @@ step "machine"
 nproc >&2
 
 step "wgpu build (release)"
-CARGO_TARGET_DIR="$wgpu_target" cargo build --release --no-default-features --features wgpu -p rl-cli >&2
+CARGO_TARGET_DIR="$wgpu_target" cargo build --release --no-default-features --features "$features" -p rl-cli >&2
 
 step "wgpu tests"
-CARGO_TARGET_DIR="$wgpu_target" cargo test --release --no-default-features --features wgpu -p rl-models --lib >&2
-CARGO_TARGET_DIR="$wgpu_target" cargo test --release --no-default-features --features wgpu -p rl-train --test goldens --test ppo_goldens >&2
+CARGO_TARGET_DIR="$wgpu_target" cargo test --release --no-default-features --features "wgpu${AUTOTUNE:+,rl-models/autotune}" -p rl-models --lib >&2
+CARGO_TARGET_DIR="$wgpu_target" cargo test --release --no-default-features --features "wgpu${AUTOTUNE:+,rl-models/autotune}" -p rl-train --test goldens --test ppo_goldens >&2
 
-step "rl bench, large configurations, wgpu"
+step "rl bench, large configurations, $features"
 "$wgpu_target/release/rl" bench --configs large --large-updates "$updates" | tee "$out/wgpu.txt" >&2
 
 if [ "${SKIP_NDARRAY:-0}" != 1 ]; then
