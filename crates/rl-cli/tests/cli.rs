@@ -1,25 +1,13 @@
 //! The `rl` binary end to end: what it writes, and how it refuses bad input (a message
 //! naming the value, exit code 2, never a panic).
 
+mod common;
 mod tfevents;
 
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Command;
 
-fn rl(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_rl"))
-        .args(args)
-        .output()
-        .expect("the rl binary runs")
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
+use common::{rl, text};
 
 #[test]
 fn envs_lists_every_environment() {

@@ -1,23 +1,11 @@
 //! `rl render` end to end: the GIF holds exactly the PNG frames, the episode is the one
 //! `rl eval` plays first, and bad destinations are refused before anything is written.
 
+mod common;
+
 use std::path::Path;
-use std::process::{Command, Output};
 
-fn rl(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_rl"))
-        .args(args)
-        .output()
-        .expect("the rl binary runs")
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
+use common::{rl, text};
 
 fn train(args: &[&str], out: &Path) {
     let mut all = vec!["train"];
