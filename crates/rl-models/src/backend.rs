@@ -45,25 +45,36 @@ pub const NAME: &str = if cfg!(feature = "ndarray") {
 };
 
 /// What [`device`] is, for `rl bench`'s first line: the CPU, or for wgpu the adapter
-/// (its name, graphics API, kind and driver). On wgpu this initialises the default
-/// device the way Burn does (default runtime options), so call it before anything else
-/// uses the device.
+/// (its name, graphics API, kind and driver).
+///
+/// # Panics
+///
+/// On wgpu, the first call initialises the default device the way Burn does (default
+/// runtime options) to read its adapter, and cubecl panics if the device is already in
+/// use: call it before anything else touches the device (later calls return the same
+/// text).
 pub fn describe_device() -> String {
     #[cfg(feature = "wgpu")]
     {
-        use burn::backend::wgpu::{RuntimeOptions, WgpuDevice, graphics::AutoGraphicsApi};
-        let setup = burn::backend::wgpu::init_setup::<AutoGraphicsApi>(
-            &WgpuDevice::DefaultDevice,
-            RuntimeOptions::default(),
-        );
-        let info = setup.adapter.get_info();
-        format!(
-            "adapter {:?} ({:?}, {:?}, driver {:?} {:?})",
-            info.name, info.backend, info.device_type, info.driver, info.driver_info
-        )
+        static DESCRIPTION: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+        DESCRIPTION.get_or_init(describe_wgpu_adapter).clone()
     }
     #[cfg(not(feature = "wgpu"))]
     {
         "the CPU".to_string()
     }
+}
+
+#[cfg(feature = "wgpu")]
+fn describe_wgpu_adapter() -> String {
+    use burn::backend::wgpu::{RuntimeOptions, WgpuDevice, graphics::AutoGraphicsApi};
+    let setup = burn::backend::wgpu::init_setup::<AutoGraphicsApi>(
+        &WgpuDevice::DefaultDevice,
+        RuntimeOptions::default(),
+    );
+    let info = setup.adapter.get_info();
+    format!(
+        "adapter {:?} ({:?}, {:?}, driver {:?} {:?})",
+        info.name, info.backend, info.device_type, info.driver, info.driver_info
+    )
 }
