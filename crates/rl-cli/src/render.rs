@@ -58,19 +58,22 @@ pub fn play(dir: &Path, seed: u64, greedy: bool) -> anyhow::Result<Episode> {
     let spec = env_id.make().spec();
     let obs_dim = spec.observation_space.flat_dim();
     let norm = run_dir::load_normalizer(dir, &info.train, obs_dim)?;
-    // The bandit's bars are the policy's probabilities of each arm (it has one state).
     let mut env = env_id.make();
     let mut obs = env.reset(Some(seed)).to_vec();
-    let policy = matches!(env_id, rl_core::EnvId::Bandit).then(|| {
-        let mut seen = Vec::new();
-        norm.normalize_obs(&obs, &mut seen);
-        let input = Tensor::<Backend, 2>::from_data(TensorData::new(seen, [1, obs_dim]), &dev);
-        let logits = model.policy_forward(input);
-        softmax(logits, 1)
-            .into_data()
-            .to_vec::<f32>()
-            .unwrap_or_default()
-    });
+    // The bandit's bars are the policy's probabilities of each arm (it has one state).
+    let policy = match env_id {
+        rl_core::EnvId::Bandit => {
+            let mut seen = Vec::new();
+            norm.normalize_obs(&obs, &mut seen);
+            let input = Tensor::<Backend, 2>::from_data(TensorData::new(seen, [1, obs_dim]), &dev);
+            let probs = softmax(model.policy_forward(input), 1).into_data();
+            let probs = probs
+                .to_vec::<f32>()
+                .map_err(|e| anyhow::anyhow!("reading the policy's probabilities: {e:?}"))?;
+            Some(probs)
+        }
+        _ => None,
+    };
     let mut agent = Agent::new(model, &spec, norm);
     let mut r = rng::seeded(rng::stream(seed, 1));
     let draw = |env: &AnyEnv| match env {

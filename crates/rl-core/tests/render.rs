@@ -148,9 +148,11 @@ fn compare(a: &[u8], b: &[u8], w: usize, h: usize) -> Diff {
 
 /// The largest difference an exact port may show on this frame.
 fn allowed_max_abs(rec: &Record) -> u8 {
+    // Gymnasium's arrow side: trunc(f32(scale) * |u| / 2), scale = 500 / 4.4.
+    let scale = (500.0_f64 / 4.4) as f32;
     let arrow_73 = rec
         .last_u
-        .is_some_and(|u| (113.636_36_f32 * (u as f32).abs() / 2.0) as usize == 73);
+        .is_some_and(|u| (scale * (u as f32).abs() / 2.0) as usize == 73);
     u8::from(arrow_73)
 }
 
