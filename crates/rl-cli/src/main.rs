@@ -15,6 +15,7 @@ mod run_dir;
 mod stats;
 mod tensorboard;
 mod train;
+mod workers;
 
 use std::process::ExitCode;
 

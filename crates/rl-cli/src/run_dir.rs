@@ -643,7 +643,7 @@ mod tests {
     #[test]
     fn a_checkpoint_of_another_backend_is_refused_by_name() {
         let dir = tempfile::tempdir().unwrap();
-        let learner = rl_train::Learner::<rl_models::backend::TrainBackend>::new(
+        let mut learner = rl_train::Learner::<rl_models::backend::TrainBackend>::new(
             TrainConfig::default(),
             device(),
         )

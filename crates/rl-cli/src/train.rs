@@ -8,6 +8,7 @@ use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use rl_models::backend::{TrainBackend, device};
 use rl_models::{Activation, Init, ValueNetwork};
+use rl_train::collective::Collective;
 use rl_train::{Algo, Learner, OptimizerKind, TrainConfig, TrainError};
 
 use crate::run_dir::{
@@ -15,6 +16,7 @@ use crate::run_dir::{
     save_normalizer,
 };
 use crate::tensorboard::EventWriter;
+use crate::workers::{WorkerArgs, check_same_config, follow, report_exchanges};
 use crate::{Failure, load_config_file, usage};
 
 /// Every hyperparameter as an optional flag: a flag given overrides the config file,
@@ -345,11 +347,18 @@ pub struct TrainArgs {
     pub quiet: bool,
     #[command(flatten)]
     pub hyper: HyperArgs,
+    #[command(flatten)]
+    pub workers: WorkerArgs,
 }
 
 /// Set by Ctrl-C (or SIGTERM): the training loop writes a checkpoint after the current
 /// update and stops.
 static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+
+/// Whether Ctrl-C was pressed.
+pub fn interrupted() -> bool {
+    INTERRUPTED.load(Ordering::SeqCst)
+}
 
 /// The first Ctrl-C asks for a checkpoint and a clean stop; a second one stops at once
 /// (the last checkpoint is intact: checkpoints are replaced atomically).
@@ -369,15 +378,36 @@ fn install_interrupt_handler() -> Result<(), Failure> {
 
 pub fn run(args: TrainArgs) -> Result<(), Failure> {
     install_interrupt_handler()?;
+    let team = match args.workers.join()? {
+        Some(team) if team.rank() > 0 => {
+            // A worker after the first writes nothing: the run folder is rank 0's.
+            let cfg = match &args.resume {
+                Some(_) => None,
+                None => Some(args.hyper.resolve(args.config.as_deref())?),
+            };
+            eprintln!(
+                "rank {} of {}: rank 0 writes the run folder{}",
+                team.rank(),
+                team.workers(),
+                if cfg.is_none() {
+                    " and sends this worker its state"
+                } else {
+                    ""
+                }
+            );
+            return follow(cfg, team);
+        }
+        team => team,
+    };
     let (mut session, out) = match &args.resume {
-        Some(dir) => (Session::resume(dir)?, dir.clone()),
+        Some(dir) => (Session::resume(dir, team)?, dir.clone()),
         None => {
             let out = args
                 .out
                 .clone()
                 .expect("clap requires --out without --resume");
             let cfg = args.hyper.resolve(args.config.as_deref())?;
-            (Session::start(&cfg, &out, args.force)?, out)
+            (Session::start(&cfg, &out, args.force, team)?, out)
         }
     };
     let cfg = session.learner.config().clone();
@@ -411,6 +441,7 @@ pub fn run(args: TrainArgs) -> Result<(), Failure> {
         bar.set_message(live.observe(report));
     });
     bar.finish_and_clear();
+    report_exchanges(&session.learner);
     match outcome? {
         Outcome::Interrupted => Err(Failure::Interrupted(format!(
             "interrupted after update {} ({} {unit} of {budget}); checkpoint written. Continue with:\n  rl train --resume {}",
@@ -520,10 +551,23 @@ pub struct Session {
 impl Session {
     /// A new run in `out`. The checkpoint of update 0 is written before `config.toml`,
     /// so any folder that has a configuration can be resumed.
-    pub fn start(cfg: &TrainConfig, out: &Path, force: bool) -> Result<Self, Failure> {
+    /// With a `team`, this is rank 0 of a data-parallel run.
+    pub fn start(
+        cfg: &TrainConfig,
+        out: &Path,
+        force: bool,
+        team: Option<Box<dyn Collective>>,
+    ) -> Result<Self, Failure> {
         cfg.validate().map_err(|e| Failure::Usage(e.into()))?;
         let lock = usage(prepare_out(out, force))?;
-        let learner = Learner::<TrainBackend>::new(cfg.clone(), device()).map_err(failure)?;
+        let learner = match team {
+            None => Learner::<TrainBackend>::new(cfg.clone(), device()),
+            Some(mut team) => {
+                check_same_config(team.as_mut(), cfg)?;
+                Learner::<TrainBackend>::new_worker(cfg.clone(), device(), team)
+            }
+        }
+        .map_err(failure)?;
         let metrics = Metrics::create(out)?;
         let events = match cfg.tensorboard {
             true => {
@@ -548,7 +592,7 @@ impl Session {
 
     /// The run in `dir`, continued from its checkpoint: the logs are put back as the
     /// checkpoint holds them.
-    pub fn resume(dir: &Path) -> Result<Self, Failure> {
+    pub fn resume(dir: &Path, team: Option<Box<dyn Collective>>) -> Result<Self, Failure> {
         // Only a run folder is locked, and what is read is read under the lock.
         usage(RunCheckpoint::load(dir))?;
         let lock = usage(RunLock::acquire(dir))?;
@@ -569,7 +613,13 @@ impl Session {
         }
         let last_checkpoint = (ckpt.learner.updates, ckpt.learner.episodes);
         let resumed_at = ckpt.learner.env_steps;
-        let learner = Learner::<TrainBackend>::from_state(ckpt.learner, device()).map_err(|e| {
+        let learner = match team {
+            None => Learner::<TrainBackend>::from_state(ckpt.learner, device()),
+            Some(team) => {
+                Learner::<TrainBackend>::resume_worker(Some(ckpt.learner), device(), team)
+            }
+        }
+        .map_err(|e| {
             Failure::Usage(anyhow::Error::new(e).context(format!(
                 "{} cannot be resumed",
                 checkpoint_path(dir).display()
@@ -657,7 +707,8 @@ impl Session {
                 write_events(events, &report)?;
             }
             on_update(&report, self.learner.progress());
-            if INTERRUPTED.load(Ordering::SeqCst) {
+            // Every worker of a data-parallel run stops together.
+            if self.learner.any_worker(interrupted()).map_err(failure)? {
                 self.checkpoint()?;
                 return Ok(Outcome::Interrupted);
             }
@@ -736,7 +787,7 @@ pub fn execute(
     force: bool,
     on_update: impl FnMut(&rl_train::UpdateReport, u64),
 ) -> Result<(), Failure> {
-    let mut session = Session::start(cfg, out, force)?;
+    let mut session = Session::start(cfg, out, force, None)?;
     match session.train(on_update)? {
         Outcome::Done => Ok(()),
         Outcome::Interrupted => Err(Failure::Interrupted(format!(

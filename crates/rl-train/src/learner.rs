@@ -21,11 +21,15 @@ use rl_models::{ActionBatch, ActionHead, ActorCritic, ActorCriticConfig, Evaluat
 use serde::{Deserialize, Serialize};
 
 use crate::actor::{Actor, head_for};
+use crate::collective::{Collective, CollectiveError};
 use crate::config::{ConfigError, Recipe, TrainConfig};
 use crate::grad_clip::clip_global_norm;
 use crate::loss::{LossCoefs, Objective, PolicyObjective, Targets, ValueObjective, loss};
 use crate::optim::Optim;
 use crate::rollout::{Counters, Minibatch, Plan, Rollout};
+
+mod team;
+pub use team::WorkerState;
 
 /// Seed streams split from the run's one seed.
 const STREAM_ENVS: u64 = 0;
@@ -61,6 +65,12 @@ pub enum TrainError {
         /// The entropy.
         entropy: f32,
     },
+    /// The configuration cannot be split over the run's workers.
+    #[error("{0}")]
+    Workers(String),
+    /// A collective operation failed: a worker is gone or the workers disagree.
+    #[error("data-parallel training stopped: {0}")]
+    Collective(#[from] CollectiveError),
 }
 
 /// One finished episode.
@@ -137,6 +147,8 @@ pub struct Learner<B: AutodiffBackend> {
     started: Instant,
     /// Training seconds before `started` (of the run this one resumes).
     elapsed_before: f64,
+    /// The other workers of a data-parallel run (none: this process alone).
+    team: Option<Box<dyn Collective>>,
 }
 
 /// Everything a [`Learner`] holds between updates: the configuration, the network, the
@@ -168,6 +180,11 @@ pub struct LearnerState {
     /// The optimiser's record, likewise.
     #[serde(with = "serde_bytes")]
     optimizer: Vec<u8>,
+    /// A data-parallel run's workers after the first (whose generators and environments
+    /// these are; the first's are the fields above, the network and optimiser are every
+    /// worker's). Empty for a run in one process.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    workers: Vec<WorkerState>,
 }
 
 impl std::fmt::Debug for LearnerState {
@@ -246,12 +263,26 @@ impl<B: AutodiffBackend> Learner<B> {
     /// Validates `cfg` and sets up the environments, the network and the optimiser, all
     /// seeded from `cfg.seed`.
     pub fn new(cfg: TrainConfig, device: B::Device) -> Result<Self, TrainError> {
+        Self::fresh(cfg, device, None)
+    }
+
+    /// [`new`](Self::new) with a team: `cfg` is validated here.
+    fn fresh(
+        cfg: TrainConfig,
+        device: B::Device,
+        team: Option<Box<dyn Collective>>,
+    ) -> Result<Self, TrainError> {
         let env_id = cfg.validate()?;
-        let mut envs = VecEnv::from_fn(cfg.n_envs, |_| make_env(&cfg, env_id))?;
-        envs.reset(rng::stream(cfg.seed, STREAM_ENVS));
+        let (rank, workers) = team::rank_of(team.as_deref());
+        team::check_split(&cfg, workers)?;
+        let n = cfg.n_envs / workers;
+        let mut envs = VecEnv::from_fn(n, |_| make_env(&cfg, env_id))?;
+        // Worker r's environments are environments r n .. (r + 1) n of one process.
+        envs.reset(rng::stream(cfg.seed, STREAM_ENVS).wrapping_add((rank * n) as u64));
         // The first observations are folded into the statistics, as VecNormalize.reset.
         let mut norm = fresh_normalizer(&cfg, envs.spec().observation_space.flat_dim());
         norm.observe(envs.observations(), &mut Vec::new());
+        // The same initial network on every worker.
         let model = model_config(&cfg, env_id).init_seeded::<B>(
             &mut rng::seeded(rng::stream(cfg.seed, STREAM_INIT)),
             &device,
@@ -261,23 +292,41 @@ impl<B: AutodiffBackend> Learner<B> {
             optim: Optim::new(cfg.optimizer()),
             envs,
             norm,
-            rng: rng::seeded(rng::stream(cfg.seed, STREAM_ACTIONS)),
-            shuffle_rng: rng::seeded(rng::stream(cfg.seed, STREAM_MINIBATCHES)),
-            dirty: vec![false; cfg.n_envs],
+            rng: rng::seeded(team::worker_stream(cfg.seed, STREAM_ACTIONS, rank)),
+            shuffle_rng: rng::seeded(team::worker_stream(cfg.seed, STREAM_MINIBATCHES, rank)),
+            dirty: vec![false; n],
             counters: Counters::default(),
             updates: 0,
             elapsed: 0.0,
         };
-        Ok(Self::assemble(cfg, env_id, parts, device))
+        Ok(Self::assemble(cfg, env_id, parts, device, team))
     }
 
     /// A learner that continues exactly where `state` was taken. Everything is checked
     /// against the configuration first: a state that does not fit is an error, not a panic
     /// later.
     pub fn from_state(state: LearnerState, device: B::Device) -> Result<Self, TrainError> {
+        if !state.workers.is_empty() {
+            return Err(TrainError::Workers(format!(
+                "this run was trained by {} data-parallel workers: resume it with as many",
+                state.workers.len() + 1
+            )));
+        }
+        Self::restore(state, device, None)
+    }
+
+    /// [`from_state`](Self::from_state) with a team; `state`'s fields are this worker's.
+    fn restore(
+        state: LearnerState,
+        device: B::Device,
+        team: Option<Box<dyn Collective>>,
+    ) -> Result<Self, TrainError> {
         let bad = |m: String| TrainError::State(m);
         let cfg = state.config;
         let env_id = cfg.validate()?;
+        let (_, workers) = team::rank_of(team.as_deref());
+        team::check_split(&cfg, workers)?;
+        let n_envs = cfg.n_envs / workers;
         // Far beyond any run, and far from overflowing as a run counts on.
         const MAX: u64 = i64::MAX as u64;
         if state.episodes > MAX || state.env_steps > MAX || state.updates > MAX {
@@ -288,12 +337,12 @@ impl<B: AutodiffBackend> Learner<B> {
         }
         let envs = VecEnv::from_state(state.envs).map_err(|e| bad(e.to_string()))?;
         let want = make_env(&cfg, env_id).spec();
-        if envs.spec() != &want || envs.len() != cfg.n_envs || state.dirty.len() != cfg.n_envs {
+        if envs.spec() != &want || envs.len() != n_envs || state.dirty.len() != n_envs {
             return Err(bad(format!(
                 "the saved environments ({} x {}) are not the configuration's ({} x {})",
                 envs.len(),
                 envs.spec().id,
-                cfg.n_envs,
+                n_envs,
                 want.id
             )));
         }
@@ -343,12 +392,18 @@ impl<B: AutodiffBackend> Learner<B> {
             updates: state.updates,
             elapsed: state.elapsed,
         };
-        Ok(Self::assemble(cfg, env_id, parts, device))
+        Ok(Self::assemble(cfg, env_id, parts, device, team))
     }
 
     /// The one constructor behind [`new`](Self::new) and [`from_state`](Self::from_state);
     /// `cfg` is validated.
-    fn assemble(cfg: TrainConfig, env_id: EnvId, p: Parts<B>, device: B::Device) -> Self {
+    fn assemble(
+        cfg: TrainConfig,
+        env_id: EnvId,
+        p: Parts<B>,
+        device: B::Device,
+        team: Option<Box<dyn Collective>>,
+    ) -> Self {
         let model_cfg = model_config(&cfg, env_id);
         Self {
             recipe: cfg.recipe(),
@@ -369,11 +424,25 @@ impl<B: AutodiffBackend> Learner<B> {
             started: Instant::now(),
             elapsed_before: p.elapsed,
             cfg,
+            team,
         }
     }
 
     /// The learner's whole state, to continue later with [`from_state`](Self::from_state).
-    pub fn state(&self) -> Result<LearnerState, TrainError> {
+    /// In a data-parallel run every worker calls it at the same update (it gathers every
+    /// worker's generators and environments) and gets the whole run's state.
+    pub fn state(&mut self) -> Result<LearnerState, TrainError> {
+        let mut state = self.own_state()?;
+        if self.team.is_some() {
+            // The weights saved are every worker's: checked after the last update too.
+            self.check_same_weights()?;
+            state.workers = self.gather_workers(&state)?;
+        }
+        Ok(state)
+    }
+
+    /// This worker's state alone.
+    fn own_state(&self) -> Result<LearnerState, TrainError> {
         let model = Recorder::<B>::record(&recorder(), self.model.clone().into_record(), ())
             .map_err(|e| TrainError::State(format!("cannot record the network: {e}")))?;
         let optimizer = self.optim.to_bytes().map_err(TrainError::State)?;
@@ -390,6 +459,7 @@ impl<B: AutodiffBackend> Learner<B> {
             normalizer: self.norm.is_active().then(|| self.norm.clone()),
             model,
             optimizer,
+            workers: Vec::new(),
         })
     }
 
@@ -464,6 +534,10 @@ impl<B: AutodiffBackend> Learner<B> {
     /// One rollout, then the recipe's epochs of minibatch steps.
     pub fn update(&mut self) -> Result<UpdateReport, TrainError> {
         let recipe = self.recipe;
+        if self.team.is_some() {
+            self.check_same_weights()?;
+        }
+        let before = self.counters;
         // Rollout.
         // A new actor per rollout: gSDE draws fresh exploration matrices at its start.
         let mut actor = Actor::new(self.model.valid(), self.obs_dim, self.cfg.acting)
@@ -479,6 +553,10 @@ impl<B: AutodiffBackend> Learner<B> {
             &mut self.counters,
         )?;
         drop(actor);
+        let episodes = match self.team.is_some() {
+            true => self.gather_episodes(before, episodes)?,
+            false => episodes,
+        };
         self.updates += 1;
         let n = self.rollout.len();
         let all: Vec<usize> = (0..n).collect();
@@ -534,6 +612,7 @@ impl<B: AutodiffBackend> Learner<B> {
                 shuffle(&mut rows, &mut self.shuffle_rng);
             }
             let mut last_kl = None;
+            let mut last_team_kl = None;
             for mb in rows.chunks(n / recipe.minibatches) {
                 // Loss.
                 self.rollout.gather(mb, &mut self.minibatch);
@@ -551,17 +630,29 @@ impl<B: AutodiffBackend> Learner<B> {
 
                 // Optimiser step.
                 let mut grads = GradientsParams::from_grads(l.total.backward(), &self.model);
+                let kl = l.diagnostics.as_ref().map(|d| d.approx_kl.clone().inner());
+                let team_kl = match self.team.is_some() {
+                    true => self.mean_gradients(&mut grads, kl.clone())?,
+                    false => None,
+                };
                 let grad_norm = self.cfg.max_grad_norm.map(|m| {
                     clip_global_norm::<B, _>(&self.model, &mut grads, m as f32, &self.device)
                 });
                 self.model = self.optim.step(lr, self.model.clone(), grads);
-                last_kl = l.diagnostics.as_ref().map(|d| d.approx_kl.clone().inner());
+                last_kl = kl;
+                last_team_kl = team_kl;
                 stats.add(&l, grad_norm);
             }
             // CleanRL's early stop: the last minibatch's KL estimate, read only when a
-            // target is set.
-            if let (Some(target), Some(kl)) = (self.cfg.target_kl, last_kl)
-                && f64::from(read_f32(kl)[0]) > target
+            // target is set (the workers' mean in a data-parallel run, so all stop
+            // together).
+            let kl = match (last_team_kl, last_kl) {
+                (Some(mean), _) => Some(mean),
+                (None, Some(kl)) if self.cfg.target_kl.is_some() => Some(read_f32(kl)[0]),
+                _ => None,
+            };
+            if let (Some(target), Some(kl)) = (self.cfg.target_kl, kl)
+                && f64::from(kl) > target
             {
                 break;
             }

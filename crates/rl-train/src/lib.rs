@@ -9,6 +9,7 @@
 
 mod actor;
 pub mod checkpoint;
+pub mod collective;
 mod config;
 pub mod credit;
 pub mod grad_clip;
@@ -22,6 +23,7 @@ pub mod rollout;
 pub use actor::{Acting, Actor, Agent, head_for};
 pub use config::{Algo, ConfigError, Recipe, TrainConfig};
 pub use learner::{
-    EpisodeRecord, Learner, LearnerState, TrainError, UpdateReport, fresh_normalizer, model_config,
+    EpisodeRecord, Learner, LearnerState, TrainError, UpdateReport, WorkerState, fresh_normalizer,
+    model_config,
 };
 pub use optim::{OptimizerKind, OptimizerSettings};
