@@ -24,15 +24,14 @@ pub fn categorical_log_prob<B: Backend>(
 }
 
 /// Categorical log-probabilities of `actions` and entropies, `[batch]` each, from one
-/// log-softmax of `logits` `[batch, n]`: what a policy-gradient loss needs. On ndarray
-/// this is one host pass over the logits and two autodiff nodes with their own backward
-/// (see the `fused` module); elsewhere it is composed as [`categorical_log_prob`] and
-/// [`categorical_entropy`] are.
+/// log-softmax of `logits` `[batch, n]`: what a policy-gradient loss needs. On the
+/// backend this build was compiled for, two autodiff nodes with their own backward (see
+/// the `fused` module; on ndarray one host pass over the logits); elsewhere it is
+/// composed as [`categorical_log_prob`] and [`categorical_entropy`] are.
 pub fn categorical_log_prob_and_entropy<B: Backend>(
     logits: Tensor<B, 2>,
     actions: Tensor<B, 1, Int>,
 ) -> (Tensor<B, 1>, Tensor<B, 1>) {
-    #[cfg(feature = "ndarray")]
     let (logits, actions) = match crate::fused::categorical(logits, actions) {
         Ok(both) => return both,
         Err(inputs) => inputs,
@@ -53,14 +52,14 @@ pub fn categorical_entropy<B: Backend>(logits: Tensor<B, 2>) -> Tensor<B, 1> {
 }
 
 /// Diagonal Gaussian log-density of `actions` `[batch, d]`, summed over components:
-/// `[batch]`. On ndarray this is one host pass and one autodiff node with its own
-/// backward (see the `fused` module); elsewhere it is composed from Burn operations.
+/// `[batch]`. On the backend this build was compiled for, one autodiff node with its own
+/// backward (see the `fused` module; on ndarray one host pass); elsewhere it is composed
+/// from Burn operations.
 pub fn gaussian_log_prob<B: Backend>(
     mean: Tensor<B, 2>,
     log_std: Tensor<B, 1>,
     actions: Tensor<B, 2>,
 ) -> Tensor<B, 1> {
-    #[cfg(feature = "ndarray")]
     let (mean, log_std, actions) = match crate::fused::gaussian(mean, log_std, actions) {
         Ok(log_prob) => return log_prob,
         Err(inputs) => inputs,

@@ -27,7 +27,6 @@ mod activation;
 mod actor_critic;
 pub mod backend;
 pub mod distributions;
-#[cfg(feature = "ndarray")]
 mod fused;
 mod heads;
 pub mod host;
@@ -53,7 +52,7 @@ use burn::prelude::{Backend, Tensor};
 /// A whole tensor read back to the host as f32, in one read.
 pub fn read_f32<B: Backend, const D: usize>(t: Tensor<B, D>) -> Vec<f32> {
     #[cfg(feature = "ndarray")]
-    let t = match fused::read_f32(t) {
+    let t = match fused::host::read_f32(t) {
         Ok(values) => return values,
         Err(t) => t,
     };
@@ -82,7 +81,7 @@ pub fn host_update<B: Backend, const D: usize, const N: usize>(
     f: impl FnOnce(&mut [Vec<f32>; N]),
 ) -> Result<[Tensor<B, D>; N], [Tensor<B, D>; N]> {
     #[cfg(feature = "ndarray")]
-    return fused::host_update(tensors, f);
+    return fused::host::host_update(tensors, f);
     #[cfg(not(feature = "ndarray"))]
     {
         let _ = f;
@@ -94,16 +93,16 @@ pub fn host_update<B: Backend, const D: usize, const N: usize>(
 /// same bits as Burn's two operations; `Err(t)` elsewhere.
 pub fn sum_squares<B: Backend, const D: usize>(t: Tensor<B, D>) -> Result<f32, Tensor<B, D>> {
     #[cfg(feature = "ndarray")]
-    return fused::sum_squares(t);
+    return fused::host::sum_squares(t);
     #[cfg(not(feature = "ndarray"))]
     Err(t)
 }
 
 #[cfg(feature = "ndarray")]
-pub use fused::HostScalarFn;
+pub use fused::host::HostScalarFn;
 
-/// Whether [`host_scalar`] (and the fused layers) run on the host for backend `B`:
-/// ndarray, with or without autodiff.
+/// Whether [`host_scalar`] (and the fused layers' host kernels) run on the host for
+/// backend `B`: ndarray, with or without autodiff.
 pub fn host_fusable<B: Backend>() -> bool {
     #[cfg(feature = "ndarray")]
     return fused::fusable::<B>();
@@ -132,7 +131,7 @@ pub fn host_scalar<B: Backend, const N: usize>(
     f: std::sync::Arc<dyn HostScalarFn<N>>,
 ) -> Result<(Tensor<B, 1>, Vec<f32>), [Tensor<B, 1>; N]> {
     #[cfg(feature = "ndarray")]
-    return fused::host_scalar(inputs, f);
+    return fused::host::host_scalar(inputs, f);
     #[cfg(not(feature = "ndarray"))]
     {
         let _ = f;

@@ -87,15 +87,15 @@ impl<B: Backend> Mlp<B> {
 
 /// `activation(x W + b)` through one Burn [`Linear`]: the trunk's layers and the heads.
 ///
-/// On ndarray (with or without autodiff) this is one fused operation with its own
-/// backward (see the `fused` module); on other backends it is `Linear::forward` followed
-/// by [`Activation::forward`]. Both compute the same function, up to float rounding.
+/// On the backend this build was compiled for (with or without autodiff) this is one
+/// fused operation with its own backward (see the `fused` module; on ndarray, host
+/// kernels); on any other backend it is `Linear::forward` followed by
+/// [`Activation::forward`]. Both compute the same function, up to float rounding.
 pub fn dense<B: Backend>(
     layer: &Linear<B>,
     x: Tensor<B, 2>,
     activation: Option<Activation>,
 ) -> Tensor<B, 2> {
-    #[cfg(feature = "ndarray")]
     let x = {
         let act = activation.map_or(crate::kernels::Act::Identity, Activation::kernel);
         match crate::fused::dense(layer, x, act) {
