@@ -104,7 +104,16 @@ fn linear_in<B: Backend>(
     let device = l.weight.device();
     let [d_in, d_out] = l.weight.dims();
     let w = take(map, &format!("{prefix}.weight"), &[d_out, d_in])?;
-    let weight = Tensor::<B, 2>::from_data(TensorData::new(w, [d_out, d_in]), &device).transpose();
+    // Transposed on the host, so the weight has the standard layout of one trained here:
+    // a transposed view would be multiplied differently by some backends (flex's product
+    // rounds it differently), and the loaded model would not give the saved one's bits.
+    let mut wt = vec![0.0; w.len()];
+    for (o, row) in w.chunks_exact(d_in).enumerate() {
+        for (i, &v) in row.iter().enumerate() {
+            wt[i * d_out + o] = v;
+        }
+    }
+    let weight = Tensor::<B, 2>::from_data(TensorData::new(wt, [d_in, d_out]), &device);
     let bias = match &l.bias {
         Some(_) => {
             let b = take(map, &format!("{prefix}.bias"), &[d_out])?;
