@@ -53,7 +53,13 @@ pub(super) fn generic_forward<I: Backend>(
     b: FloatTensor<I>,
     act: Act,
 ) -> FloatTensor<I> {
-    let z = tensor::<I, 2>(x).matmul(tensor(w)) + tensor(b);
+    let z = I::float_matmul(x, w);
+    #[cfg(feature = "flex")]
+    let [z, b] = match super::flex::bias_act::<I>(z, b, act) {
+        Ok(y) => return y,
+        Err(back) => back,
+    };
+    let z = tensor::<I, 2>(z) + tensor(b);
     match act {
         Act::Identity => primitive(z),
         Act::Tanh => composed_tanh::<I>(primitive(z)),
@@ -82,13 +88,19 @@ pub(super) fn generic_node<I: Backend>(
     }
 }
 
-/// `g act'(y)`, from the output.
-fn act_backward<I: Backend>(act: Act, y: Tensor<I, 2>, g: Tensor<I, 2>) -> Tensor<I, 2> {
-    match act {
+/// `dz = g act'(y)`, from the output, and its column sums (the bias gradient).
+fn act_backward<I: Backend>(act: Act, y: Tensor<I, 2>, g: Tensor<I, 2>) -> [Tensor<I, 2>; 2] {
+    #[cfg(feature = "flex")]
+    let (y, g) = match super::flex::act_backward::<I>(primitive(y), primitive(g), act) {
+        Ok(grads) => return grads.map(tensor),
+        Err([y, g]) => (tensor(y), tensor(g)),
+    };
+    let dz = match act {
         Act::Identity => g,
         Act::Tanh => g.clone() - g * y.clone() * y,
         Act::Relu => g.mask_fill(y.lower_equal_elem(0.0), 0.0),
-    }
+    };
+    [dz.clone(), dz.sum_dim(0)]
 }
 
 #[derive(Debug)]
@@ -102,7 +114,7 @@ impl<I: Backend> Backward<I, 3> for DenseBackward {
         let [node_x, node_w, node_b] = ops.parents;
         let (x, w, y) = ops.state;
         let g = tensor::<I, 2>(grads.consume::<I>(&ops.node));
-        let dz = act_backward(self.0, tensor(y), g);
+        let [dz, db] = act_backward(self.0, tensor(y), g);
         if let Some(node) = node_x {
             let dx = dz.clone().matmul(tensor::<I, 2>(w).transpose());
             grads.register::<I>(node.id, primitive(dx));
@@ -112,7 +124,7 @@ impl<I: Backend> Backward<I, 3> for DenseBackward {
             grads.register::<I>(node.id, primitive(dw));
         }
         if let Some(node) = node_b {
-            grads.register::<I>(node.id, primitive(dz.sum_dim(0)));
+            grads.register::<I>(node.id, primitive(db));
         }
     }
 }
@@ -130,7 +142,17 @@ pub(super) fn tanh_forward(x: FloatTensor<Inner>) -> FloatTensor<Inner> {
     #[cfg(feature = "ndarray")]
     return host::tanh_forward(&f32s(x)).into();
     #[cfg(not(feature = "ndarray"))]
-    composed_tanh::<Inner>(x)
+    generic_tanh::<Inner>(x)
+}
+
+/// `tanh(x)` as [`crate::fast_tanh`] computes it, over any backend.
+fn generic_tanh<I: Backend>(x: FloatTensor<I>) -> FloatTensor<I> {
+    #[cfg(feature = "flex")]
+    let x = match super::flex::tanh::<I>(x) {
+        Ok(y) => return y,
+        Err(x) => x,
+    };
+    composed_tanh::<I>(x)
 }
 
 /// The lone tanh as one node over any backend; the output is saved for the backward.
@@ -138,7 +160,7 @@ pub(super) fn generic_tanh_node<I: Backend>(
     x: FloatTensor<Autodiff<I>>,
 ) -> FloatTensor<Autodiff<I>> {
     let node = x.node.clone();
-    let y = composed_tanh::<I>(x.primitive);
+    let y = generic_tanh::<I>(x.primitive);
     match TanhBackward
         .prepare::<NoCheckpointing>([node])
         .compute_bound()
@@ -160,6 +182,11 @@ impl<I: Backend> Backward<I, 1> for TanhBackward {
     fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, _: &mut Checkpointer) {
         let y = ops.state;
         unary::<I, _>(ops.parents, ops.node, grads, |g| {
+            #[cfg(feature = "flex")]
+            let g = match super::flex::tanh_backward::<I>(y.clone(), g) {
+                Ok(d) => return d,
+                Err([_, g]) => g,
+            };
             I::float_sub(g.clone(), I::float_mul(I::float_mul(g, y.clone()), y))
         });
     }

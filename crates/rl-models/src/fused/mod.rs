@@ -46,6 +46,8 @@ use crate::kernels::Act;
 mod categorical;
 #[cfg_attr(all(feature = "ndarray", not(test)), allow(dead_code))]
 mod dense;
+#[cfg(feature = "flex")]
+mod flex;
 #[cfg_attr(all(feature = "ndarray", not(test)), allow(dead_code))]
 mod gaussian;
 #[cfg(feature = "ndarray")]
