@@ -123,7 +123,10 @@ mod tests {
         let y = tanh::<Inner>(primitive(x.clone())).unwrap_or_else(|_| panic!("flex"));
         let reference = composed_tanh::<Inner>(primitive(x));
         close(
-            &tensor::<Inner, 2>(y).into_data().to_vec::<f32>().expect("f32"),
+            &tensor::<Inner, 2>(y)
+                .into_data()
+                .to_vec::<f32>()
+                .expect("f32"),
             &tensor::<Inner, 2>(reference)
                 .into_data()
                 .to_vec::<f32>()
