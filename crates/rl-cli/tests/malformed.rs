@@ -713,6 +713,18 @@ fn cases() -> Vec<Case> {
             "has no numeric return",
         ),
         case("compare --seeds 0 --out {dir}/cmp", 2, "'0'"),
+        // Data-parallel training.
+        case(
+            "train --out {dir}/new --workers 0",
+            2,
+            "--workers must be at least 1",
+        ),
+        #[cfg(not(feature = "mpi"))]
+        case(
+            "train --out {dir}/new --workers 2",
+            2,
+            "--workers needs an rl built with MPI: cargo build --release --features mpi",
+        ),
     ]
 }
 
