@@ -63,10 +63,9 @@ impl std::str::FromStr for Activation {
 /// Burn 0.21's `tanh` is a scalar libm call per element and dominates large batches; this
 /// formula is about 3x faster on the CPU backends. On the backend this build was
 /// compiled for it is one fused operation with its own backward (the `fused` module; on
-/// ndarray one vectorised host pass each way); on any other backend it is composed from
-/// Burn operations. The
-/// absolute error against `tanh` is below 1.8e-7 (at |x| = 15, tanh is 1 to within
-/// 2e-13), and the clamp keeps the gradient finite.
+/// ndarray and flex one vectorised host pass each way); on any other backend it is
+/// composed from Burn operations. The absolute error against `tanh` is below 1.8e-7 (at
+/// |x| = 15, tanh is 1 to within 2e-13), and the clamp keeps the gradient finite.
 pub fn fast_tanh<B: Backend, const D: usize>(x: Tensor<B, D>) -> Tensor<B, D> {
     let x = match crate::fused::tanh(x) {
         Ok(y) => return y,

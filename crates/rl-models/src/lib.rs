@@ -101,8 +101,8 @@ pub fn sum_squares<B: Backend, const D: usize>(t: Tensor<B, D>) -> Result<f32, T
 #[cfg(feature = "ndarray")]
 pub use fused::host::HostScalarFn;
 
-/// Whether [`host_scalar`] (and the fused layers' host kernels) run on the host for
-/// backend `B`: ndarray, with or without autodiff.
+/// Whether [`host_scalar`] runs on the host for backend `B`: ndarray, with or without
+/// autodiff.
 pub fn host_fusable<B: Backend>() -> bool {
     #[cfg(feature = "ndarray")]
     return fused::fusable::<B>();

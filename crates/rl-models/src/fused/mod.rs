@@ -1,5 +1,6 @@
 //! Fused operations: each is one autodiff node with its own backward, written once over
-//! any backend, with a host specialisation for ndarray.
+//! any backend, with a host specialisation for ndarray (and, for the dense layer's and
+//! tanh's element-wise steps, for flex).
 //!
 //! Composed from Burn operations, a hidden layer `tanh(x W + b)` is a matrix product, a
 //! broadcast bias add and the seven element-wise operations of
@@ -22,7 +23,10 @@
 //! vectorised loops of [`crate::kernels`] (one pass forward and one back over the
 //! buffers, where ndarray's own operations allocate and walk dynamic-rank views per
 //! operation). [`host`] has what only ndarray has: one-copy reads, in-place parameter
-//! updates, scalar functions computed on the host.
+//! updates, scalar functions computed on the host. On flex, `flex.rs` runs the generic
+//! dense and tanh nodes' element-wise steps as the same host loops on flex's buffers
+//! (flex's own element-wise operations are a scalar loop each), the products staying
+//! flex's.
 //!
 //! Models stay generic over `B: Backend`. The entry points recognise the backend this
 //! build was compiled for ([`crate::backend::Backend`]), with or without autodiff, by its
