@@ -29,7 +29,7 @@ CARGO_TARGET_DIR="$wgpu_target" cargo build --release --no-default-features --fe
 
 step "wgpu tests"
 CARGO_TARGET_DIR="$wgpu_target" cargo test --release --no-default-features --features "wgpu${AUTOTUNE:+,rl-models/autotune}" -p rl-models --lib >&2
-CARGO_TARGET_DIR="$wgpu_target" cargo test --release --no-default-features --features "wgpu${AUTOTUNE:+,rl-models/autotune}" -p rl-train --test goldens --test ppo_goldens >&2
+CARGO_TARGET_DIR="$wgpu_target" cargo test --release --no-default-features --features "wgpu${AUTOTUNE:+,rl-models/autotune}" -p rl-train --test it -- goldens:: ppo_goldens:: >&2
 
 step "rl bench, large configurations, $features"
 "$wgpu_target/release/rl" bench --configs large --large-updates "$updates" | tee "$out/wgpu.txt" >&2

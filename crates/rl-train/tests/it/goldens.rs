@@ -7,11 +7,9 @@
 //! and the gradient of every weight and bias. Tolerance: the golden README's float32
 //! honesty, relative 1e-4 with an absolute floor of 1e-6 near zero.
 
-mod common;
-
+use crate::common::{check, check_grads, f64s, golden_files, read, torch_weights};
 use burn::optim::GradientsParams;
 use burn::prelude::*;
-use common::{check, check_grads, f64s, golden_files, read, torch_weights};
 use rl_core::{Advantage, Batch};
 use rl_models::backend::{TrainBackend as B, device};
 use rl_models::{ActionBatch, ActionHead, ActorCriticConfig, ValueNetwork};

@@ -1,11 +1,9 @@
 //! `rl render` end to end: the GIF holds exactly the PNG frames, the episode is the one
 //! `rl eval` plays first, and bad destinations are refused before anything is written.
 
-mod common;
-
 use std::path::Path;
 
-use common::{rl, text};
+use crate::common::{rl, text};
 
 fn train(args: &[&str], out: &Path) {
     let mut all = vec!["train"];

@@ -17,11 +17,9 @@
 //! Tolerance: the golden README's, relative 1e-4 with an absolute floor of 1e-6;
 //! `clipfrac` exactly (the same number of clipped rows).
 
-mod common;
-
+use crate::common::{check, check_grads, f32s, f64s, golden_files, read, torch_weights};
 use burn::optim::GradientsParams;
 use burn::prelude::*;
-use common::{check, check_grads, f32s, f64s, golden_files, read, torch_weights};
 use rl_core::{Advantage, Batch, normalize_in_place};
 use rl_models::backend::{TrainBackend as B, device};
 use rl_models::{ActionBatch, ActionHead, ActorCritic, ActorCriticConfig, ValueNetwork};

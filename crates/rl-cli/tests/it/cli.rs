@@ -1,13 +1,11 @@
 //! The `rl` binary end to end: what it writes, and how it refuses bad input (a message
 //! naming the value, exit code 2, never a panic).
 
-mod common;
-mod tfevents;
-
 use std::path::Path;
 use std::process::Command;
 
-use common::{rl, text};
+use crate::common::{rl, text};
+use crate::tfevents;
 
 #[test]
 fn envs_lists_every_environment() {

@@ -3,13 +3,11 @@
 //! loopback interface). Built with `--features mpi`; needs Open MPI's `mpirun`.
 #![cfg(feature = "mpi")]
 
-mod common;
-
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{rl, text};
+use crate::common::{rl, text};
 
 /// `mpirun -np 2 rl train ARGS --workers 2`, loopback only, bounded in time.
 fn mpirun(args: &[String]) -> Command {

@@ -2,12 +2,11 @@
 //! interrupted with Ctrl-C (SIGINT), and resumed, ends with the same bytes as the run left
 //! alone: `metrics.csv` and `model.mpk`.
 
-mod tfevents;
-
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+use crate::tfevents;
 use rl_core::rng::{self, RngExt};
 
 fn rl() -> Command {
