@@ -155,36 +155,71 @@ fn structural(payload: &[u8], rng: &mut Rng) -> Vec<u8> {
     out
 }
 
-/// Decodes and resumes; `Err` describes a panic, or an update that does not end. A
-/// state that loads with its original configuration must also train an update (one
-/// whose configuration was edited into another valid one may ask for any amount of
-/// work: a billion epochs is a valid, slow configuration, not a decoding problem).
-fn try_resume(bytes: &[u8], original: &TrainConfig) -> Result<(), String> {
-    let bytes = bytes.to_vec();
-    let original = original.clone();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let r = catch_unwind(AssertUnwindSafe(|| {
-            if let Ok(state) = decode::<LearnerState>(&bytes, FORMAT) {
-                let same = state.config == original;
-                if let Ok(mut l) = Learner::<B>::from_state(state, device())
-                    && same
-                {
-                    let _ = l.update();
+/// A case for [`Resumer`]: mutated checkpoint bytes, and the configuration of the state
+/// they were made from.
+type Case = (Vec<u8>, TrainConfig);
+
+/// Decodes and resumes checkpoints on a thread of its own, so that an update that never
+/// ends is reported instead of hanging the test. One thread serves every case (a thread
+/// per case spent a third of the test's time starting and stopping threads).
+struct Resumer {
+    cases: std::sync::mpsc::Sender<Case>,
+    results: std::sync::mpsc::Receiver<std::thread::Result<()>>,
+}
+
+impl Resumer {
+    fn new() -> Self {
+        let (cases, inbox) = std::sync::mpsc::channel::<Case>();
+        let (outbox, results) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for (bytes, original) in inbox {
+                let r = catch_unwind(AssertUnwindSafe(|| resume(&bytes, &original)));
+                if outbox.send(r).is_err() {
+                    break;
                 }
             }
-        }));
-        let _ = tx.send(r);
-    });
-    let r = rx
-        .recv_timeout(std::time::Duration::from_secs(60))
-        .map_err(|_| "an update did not end within 60 s".to_string())?;
-    r.map_err(|p| {
-        p.downcast_ref::<String>()
-            .cloned()
-            .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
-            .unwrap_or_default()
-    })
+        });
+        Self { cases, results }
+    }
+
+    /// Decodes and resumes `bytes`; `Err` describes a panic, or an update that does not
+    /// end (the thread stuck in it is left behind, and a new one takes the next cases).
+    fn try_resume(&mut self, bytes: &[u8], original: &TrainConfig) -> Result<(), String> {
+        self.cases
+            .send((bytes.to_vec(), original.clone()))
+            .map_err(|_| "the resuming thread is gone".to_string())?;
+        let r = match self
+            .results
+            .recv_timeout(std::time::Duration::from_secs(60))
+        {
+            Ok(r) => r,
+            Err(_) => {
+                *self = Self::new();
+                return Err("an update did not end within 60 s".to_string());
+            }
+        };
+        r.map_err(|p| {
+            p.downcast_ref::<String>()
+                .cloned()
+                .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
+                .unwrap_or_default()
+        })
+    }
+}
+
+/// Decodes and resumes. A state that loads with its original configuration must also
+/// train an update (one whose configuration was edited into another valid one may ask
+/// for any amount of work: a billion epochs is a valid, slow configuration, not a
+/// decoding problem).
+fn resume(bytes: &[u8], original: &TrainConfig) {
+    if let Ok(state) = decode::<LearnerState>(bytes, FORMAT) {
+        let same = &state.config == original;
+        if let Ok(mut l) = Learner::<B>::from_state(state, device())
+            && same
+        {
+            let _ = l.update();
+        }
+    }
 }
 
 #[test]
@@ -214,6 +249,7 @@ fn a_hundred_thousand_mutated_checkpoints_are_errors_never_panics() {
             *WHERE.lock().unwrap() = info.location().map(|l| l.to_string());
         }));
     }
+    let mut resumer = Resumer::new();
     let mut panics = Vec::new();
     let mut reached = 0;
     for i in 0..total {
@@ -268,7 +304,7 @@ fn a_hundred_thousand_mutated_checkpoints_are_errors_never_panics() {
         if decode::<LearnerState>(&b, FORMAT).is_ok() {
             reached += 1;
         }
-        if let Err(p) = try_resume(&b, &configs[i % states.len()]) {
+        if let Err(p) = resumer.try_resume(&b, &configs[i % states.len()]) {
             let at = WHERE.lock().unwrap().take().unwrap_or_default();
             panics.push(format!("case {i} ({what}) at {at}: {p}"));
         }
