@@ -13,6 +13,9 @@ pub mod collective;
 mod config;
 pub mod credit;
 pub mod grad_clip;
+#[cfg(debug_assertions)]
+#[doc(hidden)]
+pub mod instantiate;
 mod learner;
 pub mod loss;
 pub mod memory;
