@@ -10,6 +10,7 @@ mod credit;
 mod eval;
 mod export;
 mod plot;
+mod png_file;
 mod render;
 mod run_dir;
 mod stats;

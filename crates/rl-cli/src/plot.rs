@@ -242,17 +242,17 @@ pub fn draw_all(data: &PlotData, dir: &Path) -> Result<Vec<PathBuf>> {
     for (name, bands) in [(single.as_str(), false), ("returns_mean_std", true)] {
         let png = dir.join(format!("{name}.png"));
         let svg = dir.join(format!("{name}.svg"));
+        let mut rgb = vec![0; SIZE.0 as usize * SIZE.1 as usize * 3];
+        let bitmap = BitMapBackend::with_buffer(&mut rgb, SIZE).into_drawing_area();
         if bands {
-            draw_bands(BitMapBackend::new(&png, SIZE).into_drawing_area(), data)?;
+            draw_bands(bitmap, data)?;
             draw_bands(SVGBackend::new(&svg, SIZE).into_drawing_area(), data)?;
         } else {
-            draw_seed(
-                BitMapBackend::new(&png, SIZE).into_drawing_area(),
-                data,
-                seed,
-            )?;
+            draw_seed(bitmap, data, seed)?;
             draw_seed(SVGBackend::new(&svg, SIZE).into_drawing_area(), data, seed)?;
         }
+        let bytes = crate::png_file::encode_rgb(&rgb, SIZE.0, SIZE.1)?;
+        std::fs::write(&png, bytes).with_context(|| format!("cannot write {}", png.display()))?;
         written.push(png);
         written.push(svg);
     }

@@ -12,7 +12,6 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, bail};
 use burn::tensor::{Tensor, TensorData, activation::softmax};
 use clap::Args;
-use image::ImageEncoder;
 use rl_core::render::{Frame, fps};
 use rl_core::{Action, Actions, AnyEnv, Env, rng};
 use rl_models::backend::{Backend, device};
@@ -180,13 +179,8 @@ fn check_frames_dir(dir: &Path) -> anyhow::Result<()> {
 /// One lossless 8-bit RGB PNG, through a temporary file.
 fn write_png(frame: &Frame, path: &Path) -> Result<(), Failure> {
     let mut tmp = temp_beside(path, "--frames").map_err(Failure::Runtime)?;
-    image::codecs::png::PngEncoder::new(BufWriter::new(tmp.as_file_mut()))
-        .write_image(
-            frame.rgb(),
-            frame.width(),
-            frame.height(),
-            image::ExtendedColorType::Rgb8,
-        )
+    let bytes = crate::png_file::encode_rgb(frame.rgb(), frame.width(), frame.height())?;
+    tmp.write_all(&bytes)
         .with_context(|| format!("cannot write {}", path.display()))?;
     persist(tmp, path)
 }

@@ -40,8 +40,16 @@ fn gif_frames(path: &Path) -> (u32, u32, Vec<Vec<u8>>, Vec<u16>) {
 }
 
 fn png_rgb(path: &Path) -> (u32, u32, Vec<u8>) {
-    let img = image::open(path).unwrap().into_rgb8();
-    (img.width(), img.height(), img.into_raw())
+    let file = std::io::BufReader::new(std::fs::File::open(path).unwrap());
+    let mut reader = png::Decoder::new(file).read_info().unwrap();
+    let mut rgb = vec![0; reader.output_buffer_size().unwrap()];
+    let info = reader.next_frame(&mut rgb).unwrap();
+    assert_eq!(
+        (info.color_type, info.bit_depth),
+        (png::ColorType::Rgb, png::BitDepth::Eight)
+    );
+    rgb.truncate(info.buffer_size());
+    (info.width, info.height, rgb)
 }
 
 /// The number `what` is followed by in `s` ("return -1234.56 ..." → -1234.56).
