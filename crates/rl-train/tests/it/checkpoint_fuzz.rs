@@ -15,8 +15,6 @@ use rmpv::Value;
 
 const FORMAT: u32 = 1;
 
-/// Where the last panic happened.
-static WHERE: std::sync::Mutex<Option<String>> = std::sync::Mutex::new(None);
 const HEADER: usize = 24;
 
 /// Real states to mutate: a few updates of small learners of every kind.
@@ -155,71 +153,98 @@ fn structural(payload: &[u8], rng: &mut Rng) -> Vec<u8> {
     out
 }
 
-/// A case for [`Resumer`]: mutated checkpoint bytes, and the configuration of the state
-/// they were made from.
-type Case = (Vec<u8>, TrainConfig);
+/// A case for a [`Resumer`]: its number, the mutated checkpoint bytes, and the
+/// configuration of the state they were made from.
+type Case = (usize, Vec<u8>, TrainConfig);
+
+/// What became of a case: whether it decoded into a state, and the panic it caused (its
+/// message and where it happened), if any.
+type Outcome = (bool, Option<String>);
+
+thread_local! {
+    /// Where the last panic on this thread happened (the panic hook writes it).
+    static WHERE: std::cell::RefCell<Option<String>> = const { std::cell::RefCell::new(None) };
+}
 
 /// Decodes and resumes checkpoints on a thread of its own, so that an update that never
-/// ends is reported instead of hanging the test. One thread serves every case (a thread
-/// per case spent a third of the test's time starting and stopping threads).
+/// ends is reported instead of hanging the test. Cases go through one after another (a
+/// thread per case spent a third of the test's time starting and stopping threads); the
+/// test keeps one resumer per core busy.
 struct Resumer {
     cases: std::sync::mpsc::Sender<Case>,
-    results: std::sync::mpsc::Receiver<std::thread::Result<()>>,
+    outcomes: std::sync::mpsc::Receiver<Outcome>,
+    /// The case sent and not yet answered.
+    pending: Option<usize>,
 }
 
 impl Resumer {
     fn new() -> Self {
         let (cases, inbox) = std::sync::mpsc::channel::<Case>();
-        let (outbox, results) = std::sync::mpsc::channel();
+        let (outbox, outcomes) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
-            for (bytes, original) in inbox {
+            for (_, bytes, original) in inbox {
                 let r = catch_unwind(AssertUnwindSafe(|| resume(&bytes, &original)));
-                if outbox.send(r).is_err() {
+                let outcome = match r {
+                    Ok(decoded) => (decoded, None),
+                    Err(p) => {
+                        let message = p
+                            .downcast_ref::<String>()
+                            .cloned()
+                            .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
+                            .unwrap_or_default();
+                        let at = WHERE.with(|w| w.borrow_mut().take()).unwrap_or_default();
+                        (true, Some(format!("at {at}: {message}")))
+                    }
+                };
+                if outbox.send(outcome).is_err() {
                     break;
                 }
             }
         });
-        Self { cases, results }
+        Self {
+            cases,
+            outcomes,
+            pending: None,
+        }
     }
 
-    /// Decodes and resumes `bytes`; `Err` describes a panic, or an update that does not
-    /// end (the thread stuck in it is left behind, and a new one takes the next cases).
-    fn try_resume(&mut self, bytes: &[u8], original: &TrainConfig) -> Result<(), String> {
-        self.cases
-            .send((bytes.to_vec(), original.clone()))
-            .map_err(|_| "the resuming thread is gone".to_string())?;
-        let r = match self
-            .results
+    fn send(&mut self, case: Case) {
+        self.pending = Some(case.0);
+        self.cases.send(case).expect("the resuming thread runs");
+    }
+
+    /// The outcome of the pending case, if there is one: `Err` for an update that does
+    /// not end (the thread stuck in it is left behind, and a new one takes the next cases).
+    fn receive(&mut self) -> Option<(usize, Result<Outcome, String>)> {
+        let case = self.pending.take()?;
+        match self
+            .outcomes
             .recv_timeout(std::time::Duration::from_secs(60))
         {
-            Ok(r) => r,
+            Ok(outcome) => Some((case, Ok(outcome))),
             Err(_) => {
                 *self = Self::new();
-                return Err("an update did not end within 60 s".to_string());
+                Some((case, Err("an update did not end within 60 s".to_string())))
             }
-        };
-        r.map_err(|p| {
-            p.downcast_ref::<String>()
-                .cloned()
-                .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
-                .unwrap_or_default()
-        })
+        }
     }
 }
 
-/// Decodes and resumes. A state that loads with its original configuration must also
-/// train an update (one whose configuration was edited into another valid one may ask
-/// for any amount of work: a billion epochs is a valid, slow configuration, not a
-/// decoding problem).
-fn resume(bytes: &[u8], original: &TrainConfig) {
-    if let Ok(state) = decode::<LearnerState>(bytes, FORMAT) {
-        let same = &state.config == original;
-        if let Ok(mut l) = Learner::<B>::from_state(state, device())
-            && same
-        {
-            let _ = l.update();
-        }
+/// Decodes and resumes; whether the bytes decoded into a state. A state that loads with
+/// its original configuration must also train an update (one whose configuration was
+/// edited into another valid one may ask for any amount of work: a billion epochs is a
+/// valid, slow configuration, not a decoding problem).
+fn resume(bytes: &[u8], original: &TrainConfig) -> bool {
+    let Ok(state) = decode::<LearnerState>(bytes, FORMAT) else {
+        return false;
+    };
+    let same = &state.config == original;
+    if let Ok(mut l) = Learner::<B>::from_state(state, device())
+        && same
+    {
+        let _ = l.update();
     }
+    true
 }
 
 #[test]
@@ -246,12 +271,25 @@ fn a_hundred_thousand_mutated_checkpoints_are_errors_never_panics() {
         .and_then(|s| s.parse().ok());
     if only.is_none() {
         std::panic::set_hook(Box::new(|info| {
-            *WHERE.lock().unwrap() = info.location().map(|l| l.to_string());
+            let at = info.location().map(|l| l.to_string());
+            WHERE.with(|w| *w.borrow_mut() = at);
         }));
     }
-    let mut resumer = Resumer::new();
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let mut resumers: Vec<Resumer> = (0..cores).map(|_| Resumer::new()).collect();
+    let mut kinds = vec![""; total];
     let mut panics = Vec::new();
     let mut reached = 0;
+    let mut record =
+        |(case, outcome): (usize, Result<Outcome, String>), kinds: &[&str]| match outcome {
+            Ok((decoded, panic)) => {
+                reached += usize::from(decoded);
+                if let Some(p) = panic {
+                    panics.push((case, format!("case {case} ({}) {p}", kinds[case])));
+                }
+            }
+            Err(e) => panics.push((case, format!("case {case} ({}): {e}", kinds[case]))),
+        };
     for i in 0..total {
         let base = &states[i % states.len()];
         let mut b = base.clone();
@@ -301,15 +339,22 @@ fn a_hundred_thousand_mutated_checkpoints_are_errors_never_panics() {
         if only.is_some_and(|o| o != i) {
             continue;
         }
-        if decode::<LearnerState>(&b, FORMAT).is_ok() {
-            reached += 1;
+        kinds[i] = what;
+        // The resumer that took case i - cores before: answered by now, or soon.
+        let resumer = &mut resumers[i % cores];
+        if let Some(done) = resumer.receive() {
+            record(done, &kinds);
         }
-        if let Err(p) = resumer.try_resume(&b, &configs[i % states.len()]) {
-            let at = WHERE.lock().unwrap().take().unwrap_or_default();
-            panics.push(format!("case {i} ({what}) at {at}: {p}"));
+        resumer.send((i, b, configs[i % states.len()].clone()));
+    }
+    for resumer in &mut resumers {
+        if let Some(done) = resumer.receive() {
+            record(done, &kinds);
         }
     }
     let _ = std::panic::take_hook();
+    panics.sort();
+    let panics: Vec<String> = panics.into_iter().map(|(_, p)| p).collect();
     println!(
         "{total} mutated checkpoints, {reached} decoded into a state, {} panics",
         panics.len()
