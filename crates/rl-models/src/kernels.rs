@@ -39,7 +39,10 @@ fn exp(x: f32) -> f32 {
     // n = round(x / ln 2), in float arithmetic: an `as i32` cast saturates, which does not
     // vectorise.
     let shifted = x * LOG2E + ROUND;
-    let n = shifted.to_bits() as i32 - ROUND.to_bits() as i32;
+    // Wrapping integer arithmetic, though nothing here can overflow: a checked operation
+    // (overflow checks are on in the test profile) branches, and the loop around this
+    // function would no longer vectorise.
+    let n = (shifted.to_bits() as i32).wrapping_sub(ROUND.to_bits() as i32);
     let nf = shifted - ROUND;
     let r = x - nf * LN2_HI - nf * LN2_LO;
     let p = 1.987_569_1e-4_f32;
@@ -50,7 +53,7 @@ fn exp(x: f32) -> f32 {
     let p = p * r + 0.5;
     let y = p * (r * r) + r + 1.0;
     // 2^n, built from its exponent bits; n is in [-126, 127] after the clamp.
-    y * f32::from_bits(((n + 127) as u32) << 23)
+    y * f32::from_bits((n.wrapping_add(127) as u32) << 23)
 }
 
 /// The tanh of one value, as [`tanh_in_place`] computes it.
