@@ -4,11 +4,11 @@
 //! `cargo run --release --example env_tour`
 
 use rl_core::rng::{self, RngExt};
-use rl_core::{Action, Env, EnvId, Space};
+use rl_core::{Action, Builtin, Env, Space};
 
 fn main() -> Result<(), rl_core::Error> {
     let mut r = rng::seeded(0);
-    for id in EnvId::ALL {
+    for id in Builtin::ALL {
         let mut env = id.make();
         let spec = env.spec();
         println!("{}", spec.id);
@@ -25,16 +25,17 @@ fn main() -> Result<(), rl_core::Error> {
                 let continuous;
                 let action = match (&spec.action_space, id) {
                     // The balancing controller of the conformance traces.
-                    (_, EnvId::CartPole) => {
+                    (_, Builtin::CartPole) => {
                         Action::Discrete(usize::from(obs[2] + 0.5 * obs[3] > 0.0))
                     }
                     // Push with the velocity: builds the swing that reaches the flag.
-                    (_, EnvId::MountainCar) => Action::Discrete(if obs[1] > 0.0 { 2 } else { 0 }),
+                    (_, Builtin::MountainCar) => Action::Discrete(if obs[1] > 0.0 { 2 } else { 0 }),
                     (Space::Discrete { n }, _) => Action::Discrete(r.random_range(0..*n)),
                     (Space::Box { low, high, .. }, _) => {
                         continuous = [r.random_range(low[0]..=high[0])];
                         Action::Continuous(&continuous)
                     }
+                    (other, _) => unreachable!("no built-in environment acts in {other}"),
                 };
                 let step = env.step(action)?;
                 total += step.reward;

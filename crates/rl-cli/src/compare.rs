@@ -9,8 +9,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use anyhow::{Context, anyhow, bail};
 use clap::Args;
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
-use rl_core::EnvId;
-use rl_train::{Algo, TrainConfig};
+use rl_core::EnvSpec;
+use rl_train::{Algo, Registry, TrainConfig};
 
 use crate::plot::{PlotData, Series, draw_all};
 use crate::run_dir::RunInfo;
@@ -21,13 +21,13 @@ use crate::{Failure, emit, usage};
 /// The "solved" criterion of the summary: a mean return over 100 episodes.
 const WINDOW: usize = 100;
 
-/// The mean return at which the summary counts `env` solved: Gymnasium's
-/// `reward_threshold`; for Pendulum-v1, which registers none, -200 (about rl-zoo's tuned
-/// result less a third of its spread); the bandit has none (never counted solved).
-fn threshold(env: EnvId) -> f64 {
-    match (env.reward_threshold(), env) {
+/// The mean return at which the summary counts an environment solved: its
+/// `reward_threshold` (Gymnasium's); for Pendulum-v1, which registers none, -200 (about
+/// rl-zoo's tuned result less a third of its spread); without one, never.
+fn threshold(spec: &EnvSpec) -> f64 {
+    match (spec.reward_threshold, spec.id.as_str()) {
         (Some(t), _) => t,
-        (None, EnvId::Pendulum) => -200.0,
+        (None, "Pendulum-v1") => -200.0,
         (None, _) => f64::INFINITY,
     }
 }
@@ -89,7 +89,7 @@ pub struct PlotArgs {
     dir: PathBuf,
 }
 
-pub fn compare(args: CompareArgs) -> Result<(), Failure> {
+pub fn compare(args: CompareArgs, registry: &Registry) -> Result<(), Failure> {
     if args.hyper.algo.is_some() || args.hyper.seed.is_some() {
         return Err(Failure::Usage(anyhow!(
             "rl compare takes --algos and --seeds, not --algo or --seed"
@@ -118,7 +118,9 @@ pub fn compare(args: CompareArgs) -> Result<(), Failure> {
     // Each learner from its own defaults and preset, then the file and the flags.
     let mut runs: Vec<(TrainConfig, PathBuf)> = Vec::new();
     for &algo in &algos {
-        let mut base = args.hyper.resolve_for(args.config.as_deref(), Some(algo))?;
+        let mut base = args
+            .hyper
+            .resolve_for(registry, args.config.as_deref(), Some(algo))?;
         args.hyper.apply(&mut base, true);
         for seed in 0..args.seeds {
             let cfg = TrainConfig {
@@ -175,7 +177,7 @@ pub fn compare(args: CompareArgs) -> Result<(), Failure> {
                     run_bar.set_prefix(format!("{} seed {}", cfg.algo.name(), cfg.seed));
                     let mut live = LiveStats::new(Vec::new());
                     let mut shown = 0;
-                    let result = execute(cfg, dir, args.force, |report, progress| {
+                    let result = execute(registry, cfg, dir, args.force, |report, progress| {
                         run_bar.set_position(progress);
                         run_bar.set_message(live.observe(report));
                         let now = (1000 * progress.min(budget)) / budget;
@@ -204,7 +206,7 @@ pub fn compare(args: CompareArgs) -> Result<(), Failure> {
         return Err(e.context(format!("run {}", dir.display())));
     }
     match args.shard {
-        None => report(&args.out),
+        None => report(&args.out, registry),
         // Other slices may still be training: aggregating is `rl plot`'s job.
         Some(Shard { index, count }) => emit(&format!(
             "shard {index}/{count}: trained {} of the {grid} runs into {}; when every shard \
@@ -216,8 +218,8 @@ pub fn compare(args: CompareArgs) -> Result<(), Failure> {
     }
 }
 
-pub fn plot(args: PlotArgs) -> Result<(), Failure> {
-    report(&args.dir)
+pub fn plot(args: PlotArgs, registry: &Registry) -> Result<(), Failure> {
+    report(&args.dir, registry)
 }
 
 /// A CSV column's values, found by its header; `None` if the file or the column is
@@ -242,7 +244,7 @@ fn column<T: std::str::FromStr>(path: &Path, name: &str) -> anyhow::Result<Optio
 
 /// Reads every run of a comparison folder: the learner, seed, per-episode returns, steps
 /// and times of each, and the greedy evaluation of its final policy.
-pub fn load(dir: &Path) -> anyhow::Result<PlotData> {
+pub fn load(dir: &Path, registry: &Registry) -> anyhow::Result<PlotData> {
     let entries = fs::read_dir(dir).with_context(|| format!("cannot read {}", dir.display()))?;
     let mut env: Option<String> = None;
     let mut series: Vec<Series> = Vec::new();
@@ -254,13 +256,13 @@ pub fn load(dir: &Path) -> anyhow::Result<PlotData> {
     subdirs.sort();
     for run in subdirs {
         let info = RunInfo::load(&run)?;
-        let id = info.train.validate()?;
+        let id = registry.get(&info.train.env)?.id();
         match &env {
-            Some(e) if e != id.name() => bail!(
+            Some(e) if e != id => bail!(
                 "{} trains {id}, the others {e}: one environment per comparison",
                 run.display()
             ),
-            _ => env = Some(id.name().to_string()),
+            _ => env = Some(id.to_string()),
         }
         steps_budget |= info.train.algo.counts_steps();
         let returns = crate::run_dir::episodic_returns(&run)?;
@@ -277,7 +279,7 @@ pub fn load(dir: &Path) -> anyhow::Result<PlotData> {
         let eval = run
             .join("model.mpk")
             .exists()
-            .then(|| crate::eval::returns(&run, EVAL_EPISODES, 0, true))
+            .then(|| crate::eval::returns(&run, registry, EVAL_EPISODES, 0, true))
             .transpose()?
             .map(|r| spread(&r).mean);
         let algo = info.train.algo.name().to_string();
@@ -309,8 +311,8 @@ pub fn load(dir: &Path) -> anyhow::Result<PlotData> {
 }
 
 /// Aggregates, summarises and plots a comparison folder.
-fn report(dir: &Path) -> Result<(), Failure> {
-    let data = usage(load(dir))?;
+fn report(dir: &Path, registry: &Registry) -> Result<(), Failure> {
+    let data = usage(load(dir, registry))?;
     let mut csv_out =
         csv::Writer::from_path(dir.join("aggregate.csv")).context("cannot create aggregate.csv")?;
     csv_out
@@ -324,9 +326,13 @@ fn report(dir: &Path) -> Result<(), Failure> {
             "seeds",
         ])
         .context("writing aggregate.csv")?;
-    let threshold = threshold(usage(
-        data.env.parse::<EnvId>().map_err(anyhow::Error::from),
-    )?);
+    let spec = usage(
+        registry
+            .get(&data.env)
+            .and_then(|s| s.spec(&TrainConfig::default()))
+            .map_err(anyhow::Error::from),
+    )?;
+    let threshold = threshold(&spec);
     let mut summaries: Vec<Summary> = Vec::new();
     for s in &data.series {
         for (x, st) in bands(&s.runs, data.axis, WINDOW) {
@@ -365,13 +371,11 @@ mod tests {
 
     #[test]
     fn each_task_is_counted_solved_at_its_own_line() {
-        let lines: Vec<f64> = EnvId::ALL.into_iter().map(threshold).collect();
+        let lines: Vec<f64> = rl_core::Builtin::ALL
+            .into_iter()
+            .map(|b| threshold(&b.make().spec()))
+            .collect();
         // Bandit, CartPole, Acrobot, MountainCar, MountainCarContinuous, Pendulum.
-        assert_eq!(
-            lines,
-            [f64::INFINITY, 475.0, -100.0, -110.0, 90.0, -200.0],
-            "{:?}",
-            EnvId::ALL
-        );
+        assert_eq!(lines, [f64::INFINITY, 475.0, -100.0, -110.0, 90.0, -200.0]);
     }
 }

@@ -4,13 +4,12 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::Args;
-use rl_core::Env;
-use rl_core::{VecEnv, discounted_returns, rng};
+use rl_core::{discounted_returns, rng};
 use rl_models::backend::{TrainBackend, device};
 use rl_train::credit::grad_log_prob_norms;
-use rl_train::{Agent, model_config};
+use rl_train::{Agent, Registry, model_config};
 
-use crate::run_dir::{self, load_run};
+use crate::run_dir::load_run;
 use crate::{Failure, emit, usage};
 
 #[derive(Debug, Args)]
@@ -26,18 +25,19 @@ pub struct CreditArgs {
     csv: bool,
 }
 
-pub fn run(args: CreditArgs) -> Result<(), Failure> {
+pub fn run(args: CreditArgs, registry: &Registry) -> Result<(), Failure> {
     let dev = device();
-    let (info, env_id, model) = usage(load_run::<TrainBackend>(&args.model, &dev))?;
-    let cfg = model_config(&info.train, env_id);
+    let run = usage(load_run::<TrainBackend>(&args.model, registry, &dev))?;
+    let (info, spec, model) = (&run.info, &run.spec, &run.model);
+    let cfg = model_config(&info.train, spec);
     let obs_dim = cfg.obs_dim;
 
     // Play one episode with the trained policy, sampling its actions.
-    let mut envs = VecEnv::from_fn(1, |_| env_id.make()).context("environment")?;
-    envs.reset(args.seed);
-    let spec = env_id.make().spec();
-    let norm = usage(run_dir::load_normalizer(&args.model, &info.train, obs_dim))?;
-    let mut agent = Agent::new(burn::module::AutodiffModule::valid(&model), &spec, norm);
+    let mut envs = usage(run.envs(1))?;
+    envs.reset(Some(args.seed))
+        .context("resetting the environment")?;
+    let norm = usage(run.normalizer(&args.model))?;
+    let mut agent = Agent::new(burn::module::AutodiffModule::valid(model), spec, norm);
     let mut r = rng::seeded(rng::stream(args.seed, 1));
     let (mut obs, mut actions, mut rewards) = (Vec::new(), Vec::new(), Vec::new());
     loop {
@@ -56,7 +56,7 @@ pub fn run(args: CreditArgs) -> Result<(), Failure> {
     ends[n - 1] = true;
     let returns = discounted_returns(&rewards, &ends, &vec![false; n], info.train.gamma as f32)
         .context("returns")?;
-    let norms = grad_log_prob_norms(&model, cfg.action, &obs, obs_dim, &actions, &dev);
+    let norms = grad_log_prob_norms(model, cfg.action, &obs, obs_dim, &actions, &dev);
 
     let (mut sum_r, mut sum_norm, mut sum_scaled) = (0.0_f64, 0.0_f64, 0.0_f64);
     let mut text = if args.csv {
@@ -64,7 +64,7 @@ pub fn run(args: CreditArgs) -> Result<(), Failure> {
     } else {
         format!(
             "{} episode of {} (seed {}), gamma {}\n{:>5} {:>8} {:>10} {:>14} {:>18}\n",
-            env_id,
+            spec.id,
             args.model.display(),
             args.seed,
             info.train.gamma,

@@ -4,9 +4,9 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use clap::Args;
-use rl_core::{Env, VecEnv, rng};
+use rl_core::rng;
 use rl_models::backend::{Backend, device};
-use rl_train::Agent;
+use rl_train::{Agent, Registry};
 
 use crate::{Failure, outln, run_dir, stats, usage};
 
@@ -30,14 +30,20 @@ pub struct EvalArgs {
 /// The returns of `episodes` episodes of the run's trained policy: the environments
 /// seeded from `seed`, actions sampled from the policy (or its mode with `greedy`) with
 /// a generator seeded from `seed` too. The same arguments give the same returns.
-pub fn returns(dir: &Path, episodes: u64, seed: u64, greedy: bool) -> anyhow::Result<Vec<f64>> {
+pub fn returns(
+    dir: &Path,
+    registry: &Registry,
+    episodes: u64,
+    seed: u64,
+    greedy: bool,
+) -> anyhow::Result<Vec<f64>> {
     let dev = device();
-    let (info, env_id, model) = run_dir::load_run::<Backend>(dir, &dev)?;
-    let spec = env_id.make().spec();
-    let norm = run_dir::load_normalizer(dir, &info.train, spec.observation_space.flat_dim())?;
-    let mut agent = Agent::new(model, &spec, norm);
-    let mut envs = VecEnv::from_fn(1, |_| env_id.make()).context("environment")?;
-    envs.reset(seed);
+    let run = run_dir::load_run::<Backend>(dir, registry, &dev)?;
+    let norm = run.normalizer(dir)?;
+    let mut envs = run.envs(1)?;
+    let mut agent = Agent::new(run.model, &run.spec, norm);
+    envs.reset(Some(seed))
+        .context("resetting the environment")?;
     let mut r = rng::seeded(rng::stream(seed, 1));
     let mut returns = Vec::with_capacity(episodes as usize);
     while (returns.len() as u64) < episodes {
@@ -48,9 +54,16 @@ pub fn returns(dir: &Path, episodes: u64, seed: u64, greedy: bool) -> anyhow::Re
     Ok(returns)
 }
 
-pub fn run(args: EvalArgs) -> Result<(), Failure> {
-    let returns = usage(returns(&args.model, args.episodes, args.seed, args.greedy))?;
-    let env = usage(run_dir::RunInfo::load(&args.model).and_then(|i| Ok(i.train.validate()?)))?;
+pub fn run(args: EvalArgs, registry: &Registry) -> Result<(), Failure> {
+    let returns = usage(returns(
+        &args.model,
+        registry,
+        args.episodes,
+        args.seed,
+        args.greedy,
+    ))?;
+    let info = usage(run_dir::RunInfo::load(&args.model))?;
+    let env = usage(registry.get(&info.train.env).map_err(anyhow::Error::from))?.id();
     let stats::Spread { mean, std, .. } = stats::spread(&returns);
     let how = if args.greedy { "greedy" } else { "sampled" };
     outln!(

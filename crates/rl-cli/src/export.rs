@@ -4,9 +4,9 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::Args;
-use rl_core::Env;
 use rl_models::backend::{Backend, device};
 use rl_models::torch::{TorchTensor, write_safetensors};
+use rl_train::Registry;
 
 use crate::{Failure, outln, run_dir, usage};
 
@@ -23,7 +23,7 @@ pub struct ExportArgs {
     force: bool,
 }
 
-pub fn run(args: ExportArgs) -> Result<(), Failure> {
+pub fn run(args: ExportArgs, registry: &Registry) -> Result<(), Failure> {
     if args.out.exists() && !args.force {
         return Err(Failure::Usage(anyhow::anyhow!(
             "{} exists: pass --force to overwrite it",
@@ -31,9 +31,9 @@ pub fn run(args: ExportArgs) -> Result<(), Failure> {
         )));
     }
     let dev = device();
-    let (info, env_id, model) = usage(run_dir::load_run::<Backend>(&args.model, &dev))?;
-    let spec = env_id.make().spec();
-    let cfg = rl_train::model_config(&info.train, env_id);
+    let run = usage(run_dir::load_run::<Backend>(&args.model, registry, &dev))?;
+    let (info, spec, model) = (&run.info, &run.spec, &run.model);
+    let cfg = rl_train::model_config(&info.train, spec);
     let (head, width) = match cfg.action {
         rl_models::ActionHead::Categorical { n_actions } => ("categorical", n_actions),
         rl_models::ActionHead::Gaussian { action_dim } => ("gaussian", action_dim),

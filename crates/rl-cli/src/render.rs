@@ -12,10 +12,10 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, bail};
 use burn::tensor::{Tensor, TensorData, activation::softmax};
 use clap::Args;
-use rl_core::render::{Frame, fps};
-use rl_core::{Action, Actions, AnyEnv, Env, rng};
+use rl_core::render::Frame;
+use rl_core::{VectorEnv, rng};
 use rl_models::backend::{Backend, device};
-use rl_train::Agent;
+use rl_train::{Agent, Registry};
 
 use crate::{Failure, outln, run_dir, usage};
 
@@ -51,67 +51,63 @@ pub struct Episode {
 /// Plays one episode of the run's policy from `seed`: the environment and the action
 /// generator are seeded as `rl eval` seeds its first environment, so the episode is
 /// the first one `rl eval --seed S` plays.
-pub fn play(dir: &Path, seed: u64, greedy: bool) -> anyhow::Result<Episode> {
+pub fn play(dir: &Path, registry: &Registry, seed: u64, greedy: bool) -> anyhow::Result<Episode> {
     let dev = device();
-    let (info, env_id, model) = run_dir::load_run::<Backend>(dir, &dev)?;
-    let spec = env_id.make().spec();
+    let run = run_dir::load_run::<Backend>(dir, registry, &dev)?;
+    let spec = run.spec.clone();
     let obs_dim = spec.observation_space.flat_dim();
-    let norm = run_dir::load_normalizer(dir, &info.train, obs_dim)?;
-    let mut env = env_id.make();
-    let mut obs = env.reset(Some(seed)).to_vec();
-    // The bandit's bars are the policy's probabilities of each arm (it has one state).
-    let policy = match env_id {
-        rl_core::EnvId::Bandit => {
-            let mut seen = Vec::new();
-            norm.normalize_obs(&obs, &mut seen);
-            let input = Tensor::<Backend, 2>::from_data(TensorData::new(seen, [1, obs_dim]), &dev);
-            let probs = softmax(model.policy_forward(input), 1).into_data();
-            let probs = probs
-                .to_vec::<f32>()
-                .map_err(|e| anyhow::anyhow!("reading the policy's probabilities: {e:?}"))?;
-            Some(probs)
+    let norm = run.normalizer(dir)?;
+    let mut env = run.envs(1)?;
+    env.set_autoreset(false)
+        .context("rl render plays one episode to its end")?;
+    env.reset(Some(seed)).context("resetting the environment")?;
+    // Where the environment draws the policy (the bandit's bars), its probability of
+    // each action at the current observation.
+    let probabilities = |obs: &[f32]| -> anyhow::Result<Option<Vec<f32>>> {
+        if !matches!(spec.action_space, rl_core::Space::Discrete { .. }) {
+            return Ok(None);
         }
-        _ => None,
+        let mut seen = Vec::new();
+        norm.normalize_obs(obs, &mut seen);
+        let input = Tensor::<Backend, 2>::from_data(TensorData::new(seen, [1, obs_dim]), &dev);
+        let probs = softmax(run.model.policy_forward(input), 1).into_data();
+        let probs = probs
+            .to_vec::<f32>()
+            .map_err(|e| anyhow::anyhow!("reading the policy's probabilities: {e:?}"))?;
+        Ok(Some(probs))
     };
-    let mut agent = Agent::new(model, &spec, norm);
+    let draw = |env: &dyn VectorEnv| -> anyhow::Result<Frame> {
+        let policy = probabilities(&env.observations()[..obs_dim])?;
+        env.render(0, policy.as_deref())
+            .with_context(|| format!("{} cannot be drawn", spec.id))
+    };
+    let mut frames = vec![draw(&*env)?];
+    let mut agent = Agent::new(run.model.clone(), &spec, norm.clone());
     let mut r = rng::seeded(rng::stream(seed, 1));
-    let draw = |env: &AnyEnv| match env {
-        AnyEnv::Bandit(b) => Ok(b.render_with_policy(policy.as_deref())),
-        other => other
-            .render()
-            .with_context(|| format!("{env_id} cannot be drawn")),
+    let episodic_return = loop {
+        let actions = agent.act(env.observations(), &mut r, greedy, &dev);
+        env.step(actions).context("stepping the environment")?;
+        frames.push(draw(&*env)?);
+        if let Some(end) = env.finished().first() {
+            break end.episodic_return;
+        }
     };
-    let mut frames = vec![draw(&env)?];
-    let mut episodic_return = 0.0;
-    loop {
-        let step = match agent.act(&obs, &mut r, greedy, &dev) {
-            Actions::Discrete(a) => env.step(Action::Discrete(a[0])),
-            Actions::Continuous(a) => env.step(Action::Continuous(a)),
-        }
-        .context("stepping the environment")?;
-        episodic_return += step.reward;
-        let done = step.terminated || step.truncated;
-        obs.copy_from_slice(step.observation);
-        frames.push(draw(&env)?);
-        if done {
-            break;
-        }
-    }
     Ok(Episode {
         frames,
         episodic_return,
-        fps: fps(env_id),
+        // Gymnasium's most common rate for an environment that does not say.
+        fps: spec.render_fps.unwrap_or(30),
     })
 }
 
-pub fn run(args: RenderArgs) -> Result<(), Failure> {
+pub fn run(args: RenderArgs, registry: &Registry) -> Result<(), Failure> {
     // Every destination is checked before the episode is played; the frames' folder
     // is created only once there is something to put in it.
     let gif_tmp = usage(temp_beside(&args.out, "--out"))?;
     if let Some(dir) = &args.frames {
         usage(check_frames_dir(dir))?;
     }
-    let episode = usage(play(&args.model, args.seed, args.greedy))?;
+    let episode = usage(play(&args.model, registry, args.seed, args.greedy))?;
     if let Some(dir) = &args.frames {
         std::fs::create_dir_all(dir)
             .with_context(|| format!("cannot create the --frames folder {}", dir.display()))?;

@@ -22,18 +22,22 @@ use anyhow::{Context, Result, bail};
 use burn::module::Module;
 use burn::prelude::Backend;
 use burn::record::{FullPrecisionSettings, NamedMpkBytesRecorder, Recorder};
-use rl_core::{EnvId, Normalizer};
+use rl_core::{EnvSpec, Normalizer};
 use rl_models::ActorCritic;
 use rl_train::checkpoint::{self, write_atomic};
-use rl_train::{EpisodeRecord, LearnerState, TrainConfig, UpdateReport, model_config};
+use rl_train::{
+    EnvSource, EpisodeRecord, LearnerState, Registry, TrainConfig, UpdateReport, model_config,
+};
 use serde::{Deserialize, Serialize};
 
 /// The version of the run-folder format; a folder of another version is refused.
 pub const FORMAT: u32 = 1;
 /// The version of `checkpoint.bin`'s layout; a checkpoint of another is refused.
 /// Version 2: the learner's state holds the minibatch generator and its optimiser's
-/// kind, and the checkpoint holds `updates.csv`.
-pub const CHECKPOINT_FORMAT: u32 = 2;
+/// kind, and the checkpoint holds `updates.csv`. Version 3: the environments are saved
+/// as their vectorised environment's snapshot bytes (absent for environments that
+/// cannot be saved).
+pub const CHECKPOINT_FORMAT: u32 = 3;
 const CONFIG: &str = "config.toml";
 const METRICS: &str = "metrics.csv";
 const TIMING: &str = "timing.csv";
@@ -489,13 +493,44 @@ pub fn load_normalizer(dir: &Path, cfg: &TrainConfig, obs_dim: usize) -> Result<
     Ok(norm.freeze())
 }
 
-/// The run's configuration, its environment and its trained network on backend `B`.
+/// A trained run, ready to act: its configuration, where its environments come from,
+/// their spaces and rules, and its network on backend `B`.
+#[derive(Debug)]
+pub struct LoadedRun<B: Backend> {
+    pub info: RunInfo,
+    pub source: EnvSource,
+    pub spec: EnvSpec,
+    pub model: ActorCritic<B>,
+}
+
+impl<B: Backend> LoadedRun<B> {
+    /// `n` of the run's environments (not reset yet).
+    pub fn envs(&self, n: usize) -> Result<Box<dyn rl_core::VectorEnv>> {
+        Ok(self.source.make(&self.info.train, n)?)
+    }
+
+    /// The frozen normalisation the policy's observations go through.
+    pub fn normalizer(&self, dir: &Path) -> Result<Normalizer> {
+        load_normalizer(
+            dir,
+            &self.info.train,
+            self.spec.observation_space.flat_dim(),
+        )
+    }
+}
+
+/// The run in `dir` (its environment one of `registry`'s) with its trained network on
+/// backend `B`. Nothing is checked against this machine's memory: a policy trained on a
+/// larger machine evaluates and exports here.
 pub fn load_run<B: Backend>(
     dir: &Path,
+    registry: &Registry,
     device: &B::Device,
-) -> Result<(RunInfo, EnvId, ActorCritic<B>)> {
+) -> Result<LoadedRun<B>> {
     let info = RunInfo::load(dir)?;
-    let env_id = info.train.validate()?;
+    let source = registry.get(&info.train.env)?.clone();
+    let spec = source.spec(&info.train)?;
+    info.train.check_with(&spec)?;
     let path = model_path(dir);
     if !path.exists() {
         let hint = if checkpoint_path(dir).exists() {
@@ -519,7 +554,7 @@ pub fn load_run<B: Backend>(
         )
     };
     let bytes = fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
-    let fresh = model_config(&info.train, env_id).init::<B>(device);
+    let fresh = model_config(&info.train, &spec).init::<B>(device);
     let rec = NamedMpkBytesRecorder::<FullPrecisionSettings>::new();
     let reference = Recorder::<B>::record(&rec, fresh.clone().into_record(), ())
         .context("recording the configuration's network")?;
@@ -532,7 +567,12 @@ pub fn load_run<B: Backend>(
         .load_record_checked(record)
         .map_err(anyhow::Error::msg)
         .with_context(corrupt)?;
-    Ok((info, env_id, model))
+    Ok(LoadedRun {
+        info,
+        source,
+        spec,
+        model,
+    })
 }
 
 #[cfg(test)]
@@ -548,12 +588,14 @@ mod tests {
             hidden: vec![8, 8],
             ..TrainConfig::default()
         };
-        let env_id = cfg.validate().unwrap();
         let dev = device();
-        let model = model_config(&cfg, env_id).init_seeded::<B>(&mut rl_core::rng::seeded(4), &dev);
+        let spec = rl_core::Builtin::CartPole.make().spec();
+        let model = model_config(&cfg, &spec).init_seeded::<B>(&mut rl_core::rng::seeded(4), &dev);
         RunInfo::new(cfg).save(dir.path()).unwrap();
         save_model(dir.path(), &model).unwrap();
-        let (_, _, loaded) = load_run::<B>(dir.path(), &dev).unwrap();
+        let loaded = load_run::<B>(dir.path(), &Registry::builtin(), &dev)
+            .unwrap()
+            .model;
         let obs =
             Tensor::<B, 2>::random([5, 4], burn::tensor::Distribution::Normal(0.0, 1.0), &dev);
         let (a, va) = model.forward(obs.clone());
@@ -586,14 +628,14 @@ mod tests {
             .save(dir.path())
             .unwrap();
         assert!(
-            load_run::<B>(dir.path(), &device())
+            load_run::<B>(dir.path(), &Registry::builtin(), &device())
                 .unwrap_err()
                 .to_string()
                 .contains("no trained model")
         );
         fs::write(model_path(dir.path()), b"not a model").unwrap();
         assert!(
-            load_run::<B>(dir.path(), &device())
+            load_run::<B>(dir.path(), &Registry::builtin(), &device())
                 .unwrap_err()
                 .to_string()
                 .contains("corrupt")

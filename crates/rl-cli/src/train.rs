@@ -9,7 +9,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use rl_models::backend::{TrainBackend, device};
 use rl_models::{Activation, Init, ValueNetwork};
 use rl_train::collective::Collective;
-use rl_train::{Algo, Learner, OptimizerKind, TrainConfig, TrainError};
+use rl_train::{Algo, Learner, OptimizerKind, Registry, TrainConfig, TrainError};
 
 use crate::run_dir::{
     Logs, Metrics, RunCheckpoint, RunInfo, RunLock, checkpoint_path, prepare_out, save_model,
@@ -302,8 +302,12 @@ impl HyperArgs {
 
     /// The learner's defaults, its preset for the environment (unless --no-preset), the
     /// config file, then the flags; validated.
-    pub fn resolve(&self, config: Option<&std::path::Path>) -> Result<TrainConfig, Failure> {
-        let mut cfg = self.resolve_for(config, self.algo)?;
+    pub fn resolve(
+        &self,
+        registry: &Registry,
+        config: Option<&std::path::Path>,
+    ) -> Result<TrainConfig, Failure> {
+        let mut cfg = self.resolve_for(registry, config, self.algo)?;
         self.apply(&mut cfg, false);
         cfg.validate().map_err(|e| Failure::Usage(e.into()))?;
         Ok(cfg)
@@ -312,6 +316,7 @@ impl HyperArgs {
     /// The learner's defaults, its preset and the config file, before the flags.
     pub fn resolve_for(
         &self,
+        registry: &Registry,
         config: Option<&std::path::Path>,
         algo: Option<Algo>,
     ) -> Result<TrainConfig, Failure> {
@@ -319,11 +324,17 @@ impl HyperArgs {
             .map(load_config_file)
             .transpose()
             .map_err(Failure::Usage)?;
-        rl_train::presets::resolve(file.as_ref(), algo, self.env.as_deref(), !self.no_preset)
-            .map_err(|e| {
-                let path = config.map_or(String::new(), |p| format!(" {}", p.display()));
-                Failure::Usage(anyhow::anyhow!("invalid config file{path}: {}", e.0))
-            })
+        rl_train::presets::resolve(
+            registry,
+            file.as_ref(),
+            algo,
+            self.env.as_deref(),
+            !self.no_preset,
+        )
+        .map_err(|e| {
+            let path = config.map_or(String::new(), |p| format!(" {}", p.display()));
+            Failure::Usage(anyhow::anyhow!("invalid config file{path}: {}", e.0))
+        })
     }
 }
 
@@ -376,14 +387,14 @@ fn install_interrupt_handler() -> Result<(), Failure> {
     Ok(())
 }
 
-pub fn run(args: TrainArgs) -> Result<(), Failure> {
+pub fn run(args: TrainArgs, registry: &Registry) -> Result<(), Failure> {
     install_interrupt_handler()?;
     let team = match args.workers.join()? {
         Some(team) if team.rank() > 0 => {
             // A worker after the first writes nothing: the run folder is rank 0's.
             let cfg = match &args.resume {
                 Some(_) => None,
-                None => Some(args.hyper.resolve(args.config.as_deref())?),
+                None => Some(args.hyper.resolve(registry, args.config.as_deref())?),
             };
             eprintln!(
                 "rank {} of {}: rank 0 writes the run folder{}",
@@ -395,21 +406,24 @@ pub fn run(args: TrainArgs) -> Result<(), Failure> {
                     ""
                 }
             );
-            return follow(cfg, team);
+            return follow(registry, cfg, team);
         }
         team => team,
     };
     let (mut session, out) = match &args.resume {
-        Some(dir) => (Session::resume(dir, team)?, dir.clone()),
+        Some(dir) => (Session::resume(registry, dir, team)?, dir.clone()),
         None => {
             let out = args
                 .out
                 .clone()
                 .expect("clap requires --out without --resume");
-            let cfg = args.hyper.resolve(args.config.as_deref())?;
-            (Session::start(&cfg, &out, args.force, team)?, out)
+            let cfg = args.hyper.resolve(registry, args.config.as_deref())?;
+            (Session::start(registry, &cfg, &out, args.force, team)?, out)
         }
     };
+    for warning in session.learner.config().warnings(session.learner.spec()) {
+        eprintln!("warning: {warning}");
+    }
     let cfg = session.learner.config().clone();
     let (budget, unit) = cfg.budget();
     let bar = if args.quiet {
@@ -431,7 +445,13 @@ pub fn run(args: TrainArgs) -> Result<(), Failure> {
                 "resuming {} at update {}, {resumed_at} {unit} of {budget}",
                 out.display(),
                 session.learner.updates(),
-            )
+            );
+            if session.learner.restarted_episodes() {
+                eprintln!(
+                    "{} cannot be saved, so its episodes restart: the network, optimiser, generators, counters and logs continue exactly, the episodes in progress do not",
+                    session.learner.spec().id
+                );
+            }
         });
     }
     // The progress bar's mean starts from the episodes already logged (a resumed run).
@@ -459,7 +479,7 @@ pub fn run(args: TrainArgs) -> Result<(), Failure> {
         Outcome::Done => crate::outln!(
             "trained {} on {} for {} episodes, {} steps (seed {}): mean return of the last {} episodes {:.2}; run in {}",
             cfg.algo.name(),
-            session.learner.env_id(),
+            session.learner.spec().id,
             session.learner.episodes(),
             session.learner.env_steps(),
             cfg.seed,
@@ -553,18 +573,23 @@ impl Session {
     /// so any folder that has a configuration can be resumed.
     /// With a `team`, this is rank 0 of a data-parallel run.
     pub fn start(
+        registry: &Registry,
         cfg: &TrainConfig,
         out: &Path,
         force: bool,
         team: Option<Box<dyn Collective>>,
     ) -> Result<Self, Failure> {
         cfg.validate().map_err(|e| Failure::Usage(e.into()))?;
+        let source = registry
+            .get(&cfg.env)
+            .map_err(|e| Failure::Usage(e.into()))?
+            .clone();
         let lock = usage(prepare_out(out, force))?;
         let learner = match team {
-            None => Learner::<TrainBackend>::new(cfg.clone(), device()),
+            None => Learner::<TrainBackend>::with_env(source, cfg.clone(), device()),
             Some(mut team) => {
                 check_same_config(team.as_mut(), cfg)?;
-                Learner::<TrainBackend>::new_worker(cfg.clone(), device(), team)
+                Learner::<TrainBackend>::new_worker(registry, cfg.clone(), device(), team)
             }
         }
         .map_err(failure)?;
@@ -592,7 +617,11 @@ impl Session {
 
     /// The run in `dir`, continued from its checkpoint: the logs are put back as the
     /// checkpoint holds them.
-    pub fn resume(dir: &Path, team: Option<Box<dyn Collective>>) -> Result<Self, Failure> {
+    pub fn resume(
+        registry: &Registry,
+        dir: &Path,
+        team: Option<Box<dyn Collective>>,
+    ) -> Result<Self, Failure> {
         // Only a run folder is locked, and what is read is read under the lock.
         usage(RunCheckpoint::load(dir))?;
         let lock = usage(RunLock::acquire(dir))?;
@@ -613,10 +642,14 @@ impl Session {
         }
         let last_checkpoint = (ckpt.learner.updates, ckpt.learner.episodes);
         let resumed_at = ckpt.learner.env_steps;
+        let source = registry
+            .get(&cfg.env)
+            .map_err(|e| Failure::Usage(e.into()))?
+            .clone();
         let learner = match team {
-            None => Learner::<TrainBackend>::from_state(ckpt.learner, device()),
+            None => Learner::<TrainBackend>::from_state_with_env(source, ckpt.learner, device()),
             Some(team) => {
-                Learner::<TrainBackend>::resume_worker(Some(ckpt.learner), device(), team)
+                Learner::<TrainBackend>::resume_worker(registry, Some(ckpt.learner), device(), team)
             }
         }
         .map_err(|e| {
@@ -782,12 +815,13 @@ fn hyperparameters(cfg: &TrainConfig) -> String {
 /// `checkpoint.bin`, `model.mpk`. `rl train` and every run of `rl compare` go through
 /// here, so they are the same run.
 pub fn execute(
+    registry: &Registry,
     cfg: &TrainConfig,
     out: &Path,
     force: bool,
     on_update: impl FnMut(&rl_train::UpdateReport, u64),
 ) -> Result<(), Failure> {
-    let mut session = Session::start(cfg, out, force, None)?;
+    let mut session = Session::start(registry, cfg, out, force, None)?;
     match session.train(on_update)? {
         Outcome::Done => Ok(()),
         Outcome::Interrupted => Err(Failure::Interrupted(format!(

@@ -12,7 +12,7 @@ use anyhow::anyhow;
 use clap::Args;
 use rl_models::backend::{TrainBackend, device};
 use rl_train::collective::Collective;
-use rl_train::{Learner, TrainConfig, TrainError};
+use rl_train::{Learner, Registry, TrainConfig, TrainError};
 
 use crate::Failure;
 use crate::train::{Outcome, failure, interrupted};
@@ -97,16 +97,20 @@ pub fn check_same_config(team: &mut dyn Collective, cfg: &TrainConfig) -> Result
 /// A worker after the first: trains in step with rank 0, taking part in every exchange
 /// rank 0's [`Session`](crate::train::Session) makes (its checkpoints included), and
 /// writes nothing.
-pub fn follow(cfg: Option<TrainConfig>, mut team: Box<dyn Collective>) -> Result<(), Failure> {
+pub fn follow(
+    registry: &Registry,
+    cfg: Option<TrainConfig>,
+    mut team: Box<dyn Collective>,
+) -> Result<(), Failure> {
     let rank = team.rank();
     let fresh = cfg.is_some();
     let mut learner = match cfg {
         Some(cfg) => {
             cfg.validate().map_err(|e| Failure::Usage(e.into()))?;
             check_same_config(team.as_mut(), &cfg)?;
-            Learner::<TrainBackend>::new_worker(cfg, device(), team)
+            Learner::<TrainBackend>::new_worker(registry, cfg, device(), team)
         }
-        None => Learner::<TrainBackend>::resume_worker(None, device(), team),
+        None => Learner::<TrainBackend>::resume_worker(registry, None, device(), team),
     }
     .map_err(failure)?;
     let every = learner.config().checkpoint_every;

@@ -8,7 +8,7 @@ use std::hint::black_box;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use rl_core::rng::{self, RngExt};
-use rl_core::{Action, Actions, Env, EnvId, Space, VecEnv};
+use rl_core::{Action, Actions, Builtin, Env, Space, VecEnv, VectorEnv};
 
 const STEPS: usize = 4096;
 const N_ENVS: usize = 64;
@@ -27,17 +27,18 @@ fn random_actions(space: &Space, n: usize) -> (Vec<usize>, Vec<f32>) {
                 .collect();
             (vec![], v)
         }
+        other => unimplemented!("no built-in environment acts in {other}"),
     }
 }
 
 fn single(c: &mut Criterion) {
     let mut group = c.benchmark_group("single");
     group.throughput(Throughput::Elements(STEPS as u64));
-    for id in EnvId::ALL {
+    for id in Builtin::ALL {
         let mut env = id.make();
         let (discrete, continuous) = random_actions(&env.spec().action_space, STEPS);
         env.reset(Some(0));
-        group.bench_function(BenchmarkId::from_parameter(id.name()), |b| {
+        group.bench_function(BenchmarkId::from_parameter(id.id()), |b| {
             b.iter(|| {
                 for t in 0..STEPS {
                     let action = if discrete.is_empty() {
@@ -60,13 +61,15 @@ fn vectorised(c: &mut Criterion) {
     let mut group = c.benchmark_group("vectorised");
     let batches = STEPS / N_ENVS;
     group.throughput(Throughput::Elements((batches * N_ENVS) as u64));
-    for id in EnvId::ALL {
-        let mut envs = VecEnv::from_fn(N_ENVS, |_| id.make()).expect("one or more envs");
+    // What the learners step: each environment of its own concrete type, one dynamic
+    // call per batch step.
+    for id in Builtin::ALL {
+        let mut envs = id.vector(N_ENVS).expect("one or more envs");
         let space = envs.spec().action_space.clone();
         let (discrete, continuous) = random_actions(&space, batches * N_ENVS);
-        let d = space.flat_dim();
-        envs.reset(0);
-        group.bench_function(BenchmarkId::new(format!("{N_ENVS}x"), id.name()), |b| {
+        let d = space.action_width();
+        envs.reset(Some(0)).expect("a reset");
+        group.bench_function(BenchmarkId::new(format!("{N_ENVS}x"), id.id()), |b| {
             b.iter(|| {
                 for k in 0..batches {
                     let actions = if discrete.is_empty() {
@@ -80,11 +83,10 @@ fn vectorised(c: &mut Criterion) {
             })
         });
     }
-    // The concrete type, without `AnyEnv`'s dispatch: what a learner specialised on
-    // CartPole gets.
+    // The concrete vector type, called without the trait object.
     let mut envs = VecEnv::from_fn(N_ENVS, |_| rl_core::CartPole::new()).expect("envs");
     let (discrete, _) = random_actions(&envs.spec().action_space.clone(), batches * N_ENVS);
-    envs.reset(0);
+    envs.reset(Some(0)).expect("a reset");
     group.bench_function(
         BenchmarkId::new(format!("{N_ENVS}x"), "CartPole (concrete)"),
         |b| {

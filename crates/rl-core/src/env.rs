@@ -18,6 +18,9 @@ pub enum Action<'a> {
     /// way the environment in Gymnasium clips them. The f32 values are widened exactly
     /// to f64 first: the environments behave as Gymnasium's given a float64 array.
     Continuous(&'a [f32]),
+    /// One index per component of a [`Space::MultiDiscrete`] action space, or one 0/1
+    /// flag per component of a [`Space::MultiBinary`] one.
+    MultiDiscrete(&'a [usize]),
 }
 
 /// What one [`Env::step`] returns. The observation borrows the environment's buffer.
@@ -33,20 +36,87 @@ pub struct Step<'a> {
     pub truncated: bool,
 }
 
-/// The static description of an environment.
+/// The static description of an environment: its spaces and how its episodes end.
+///
+/// ```
+/// use rl_core::{EnvSpec, Space};
+///
+/// let spec = EnvSpec::new("Reacher-v0", Space::boxed(vec![-1.0; 4], vec![1.0; 4]), Space::Discrete { n: 5 })
+///     .with_time_limit(200)
+///     .with_reward_threshold(-5.0);
+/// assert_eq!(spec.max_episode_steps, Some(200));
+/// ```
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub struct EnvSpec {
-    /// Gymnasium's id, e.g. `CartPole-v1`.
-    pub id: &'static str,
-    /// The observation space (always a box of f32 here).
+    /// The environment's id, Gymnasium's where it has one, e.g. `CartPole-v1`.
+    pub id: String,
+    /// The observation space. Observations are flat f32 vectors of its
+    /// [`flat_dim`](Space::flat_dim) values, in Gymnasium's `flatten` order.
     pub observation_space: Space,
     /// The action space.
     pub action_space: Space,
-    /// The time limit that sets `truncated`; `None` when the episode ends by itself.
+    /// The time limit that sets `truncated`; `None` when episodes end by themselves.
     pub max_episode_steps: Option<usize>,
+    /// The average return over 100 episodes at which the task counts as solved
+    /// (Gymnasium's `reward_threshold`), if it has one.
+    pub reward_threshold: Option<f64>,
+    /// Every episode is one step (a bandit): a batch of one episode is one step.
+    pub single_step: bool,
+    /// The frame rate a rendered episode plays at (Gymnasium's
+    /// `metadata["render_fps"]`), for an environment that draws itself.
+    pub render_fps: Option<u32>,
 }
 
-/// An environment with Gymnasium's contract.
+impl EnvSpec {
+    /// An environment with these spaces, no time limit and no reward threshold.
+    pub fn new(id: impl Into<String>, observation_space: Space, action_space: Space) -> Self {
+        Self {
+            id: id.into(),
+            observation_space,
+            action_space,
+            max_episode_steps: None,
+            reward_threshold: None,
+            single_step: false,
+            render_fps: None,
+        }
+    }
+
+    /// With a time limit: the step that reaches it is `truncated`.
+    pub fn with_time_limit(self, steps: impl Into<Option<usize>>) -> Self {
+        Self {
+            max_episode_steps: steps.into(),
+            ..self
+        }
+    }
+
+    /// With Gymnasium's `reward_threshold`.
+    pub fn with_reward_threshold(self, threshold: f64) -> Self {
+        Self {
+            reward_threshold: Some(threshold),
+            ..self
+        }
+    }
+
+    /// With the frame rate its rendered episodes play at.
+    pub fn with_render_fps(self, fps: u32) -> Self {
+        Self {
+            render_fps: Some(fps),
+            ..self
+        }
+    }
+
+    /// Every episode is one step.
+    pub fn with_single_step(self) -> Self {
+        Self {
+            single_step: true,
+            ..self
+        }
+    }
+}
+
+/// An environment with Gymnasium's contract. `spec`, `reset` and `step` are all an
+/// environment has to implement; it may also offer action masks and frames.
 ///
 /// Stepping before the first reset, stepping a finished episode, and an action outside
 /// the action space's kind, length or (discrete) range are errors, never panics.
@@ -63,19 +133,59 @@ pub trait Env {
     /// Advances the episode by one step.
     fn step(&mut self, action: Action<'_>) -> Result<Step<'_>>;
 
-    /// The internal state, as Gymnasium's `env.unwrapped.state` (f64, or the f32 values
-    /// widened for MountainCarContinuous).
+    /// The actions allowed at the current observation (after `reset` or `step`), one flag
+    /// per action of a discrete space, or per action of each component of a
+    /// multi-discrete space, the components one after another (sb3-contrib's
+    /// `action_masks()`); `None`, the default, allows every action.
+    fn action_mask(&self) -> Option<&[bool]> {
+        None
+    }
+
+    /// The current state drawn as Gymnasium's `render_mode="rgb_array"` draws it (see
+    /// [`render`](crate::render)); `None`, the default, for an environment that cannot
+    /// be drawn.
+    fn render(&self) -> Option<Frame> {
+        None
+    }
+
+    /// [`render`](Self::render), with the agent's action probabilities drawn too where
+    /// the environment shows them (the bandit's bars); the default ignores them.
+    fn render_with_policy(&self, policy: Option<&[f32]>) -> Option<Frame> {
+        let _ = policy;
+        self.render()
+    }
+}
+
+impl<E: Env + ?Sized> Env for Box<E> {
+    fn spec(&self) -> EnvSpec {
+        (**self).spec()
+    }
+    fn reset(&mut self, seed: Option<u64>) -> &[f32] {
+        (**self).reset(seed)
+    }
+    fn step(&mut self, action: Action<'_>) -> Result<Step<'_>> {
+        (**self).step(action)
+    }
+    fn action_mask(&self) -> Option<&[bool]> {
+        (**self).action_mask()
+    }
+    fn render(&self) -> Option<Frame> {
+        (**self).render()
+    }
+    fn render_with_policy(&self, policy: Option<&[f32]>) -> Option<Frame> {
+        (**self).render_with_policy(policy)
+    }
+}
+
+/// Gymnasium's `env.unwrapped.state` of the classic-control environments: read, and set
+/// to start an episode from a given state (the conformance and render tests use it).
+pub trait InternalState: Env {
+    /// The internal state (f64, or the f32 values widened for MountainCarContinuous).
     fn state(&self) -> Vec<f64>;
 
     /// Starts an episode from the given internal state (as setting
     /// `env.unwrapped.state` right after a reset) and returns its observation.
     fn set_state(&mut self, state: &[f64]) -> Result<&[f32]>;
-
-    /// The current state drawn as Gymnasium's `render_mode="rgb_array"` draws it (see
-    /// [`render`](crate::render)); `None` for an environment that cannot be drawn.
-    fn render(&self) -> Option<Frame> {
-        None
-    }
 }
 
 /// Time-limit and episode bookkeeping shared by every environment: what Gymnasium's
@@ -151,6 +261,9 @@ pub(crate) fn discrete_action(action: Action<'_>, n: usize) -> Result<usize> {
         Action::Continuous(v) => Err(Error::action(format!(
             "continuous action {v:?} given to a discrete action space Discrete({n})"
         ))),
+        Action::MultiDiscrete(v) => Err(Error::action(format!(
+            "multi-discrete action {v:?} given to a discrete action space Discrete({n})"
+        ))),
     }
 }
 
@@ -168,6 +281,9 @@ pub(crate) fn scalar_action(action: Action<'_>) -> Result<f64> {
         ))),
         Action::Discrete(a) => Err(Error::action(format!(
             "discrete action {a} given to a continuous (box) action space"
+        ))),
+        Action::MultiDiscrete(a) => Err(Error::action(format!(
+            "multi-discrete action {a:?} given to a continuous (box) action space"
         ))),
     }
 }

@@ -28,6 +28,22 @@ pub enum ErrorKind {
     LengthMismatch(String),
     /// A name that does not denote anything known (an environment id, say).
     Unknown(String),
+    /// Something an implementation does not offer (a snapshot of environments that
+    /// cannot be saved, say).
+    Unsupported(String),
+    /// An environment broke its contract: it panicked, returned a non-finite value, an
+    /// observation of the wrong length or a mask that allows nothing. Nothing it
+    /// returned in that call was kept.
+    Misbehaved {
+        /// The environment's id.
+        id: String,
+        /// Which environment of the vector.
+        env: usize,
+        /// The steps its episode had taken before the call (0: in `reset`).
+        step: usize,
+        /// What it did.
+        what: String,
+    },
 }
 
 /// The error returned by rl-core's fallible functions.
@@ -75,11 +91,21 @@ impl fmt::Display for Error {
             ErrorKind::ActionOutOfRange { action, n } => {
                 write!(f, "action {action} is out of range: allowed 0..{n}")
             }
+            ErrorKind::Misbehaved {
+                id,
+                env,
+                step,
+                what,
+            } => write!(
+                f,
+                "environment {env} ({id}) misbehaved at step {step} of its episode: {what}"
+            ),
             ErrorKind::InvalidAction(m)
             | ErrorKind::InvalidState(m)
             | ErrorKind::InvalidConfig(m)
             | ErrorKind::LengthMismatch(m)
-            | ErrorKind::Unknown(m) => f.write_str(m),
+            | ErrorKind::Unknown(m)
+            | ErrorKind::Unsupported(m) => f.write_str(m),
         }
     }
 }

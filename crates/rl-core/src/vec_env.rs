@@ -1,45 +1,78 @@
-//! N copies of an environment stepped together, with automatic reset.
+//! N copies of an environment stepped together in this process: the [`VectorEnv`] of
+//! any [`Env`].
+
+use std::cell::Cell;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
 
 use crate::env::{Action, Env, EnvSpec};
 use crate::error::{Error, ErrorKind, Result};
+use crate::render::Frame;
 use crate::space::Space;
+use crate::vector::{Actions, EpisodeEnd, VectorEnv};
 
-/// One action per environment, in one contiguous buffer.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub enum Actions<'a> {
-    /// One index per environment.
-    Discrete(&'a [usize]),
-    /// `n_envs * action_dim` values, row-major.
-    Continuous(&'a [f32]),
+thread_local! {
+    /// Set while this thread runs an environment's code for a [`VecEnv`].
+    static IN_ENVIRONMENT: Cell<bool> = const { Cell::new(false) };
 }
 
-/// An episode that ended during the last [`VecEnv::step`] (Gymnasium's
-/// `RecordEpisodeStatistics`).
-#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct EpisodeEnd {
-    /// Which environment.
-    pub env: usize,
-    /// The sum of the episode's rewards, added in f64 in step order.
-    pub episodic_return: f64,
-    /// The number of steps.
-    pub episodic_length: usize,
-    /// Whether it ended by termination (else by truncation only).
-    pub terminated: bool,
+/// Whether this thread is running an environment's code for a [`VecEnv`]: a panic hook
+/// can stay quiet for a panic that [`VectorEnv::step`] will turn into an error naming the
+/// environment.
+pub fn in_environment() -> bool {
+    IN_ENVIRONMENT.with(Cell::get)
 }
 
-/// `n` environments stepped in one call, observations in one contiguous f32 buffer.
+/// Marks the environment's code as running until dropped.
+struct Running;
+
+impl Running {
+    fn start() -> Self {
+        IN_ENVIRONMENT.with(|f| f.set(true));
+        Running
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        IN_ENVIRONMENT.with(|f| f.set(false));
+    }
+}
+
+/// `n` environments stepped in one call, observations in one contiguous f32 buffer: the
+/// in-process [`VectorEnv`].
 ///
 /// When an environment's episode ends (`terminated` or `truncated`), it is reset in the
-/// same call: [`observations`](Self::observations) then holds the new episode's first
-/// observation, and [`final_observations`](Self::final_observations) keeps the one the
-/// step produced, which a learner that bootstraps on truncation needs. Environment `i` is
-/// seeded with `seed + i` by [`reset`](Self::reset), as Gymnasium's vector environments do,
-/// and later resets continue each environment's own stream.
+/// same call: [`observations`](VectorEnv::observations) then holds the new episode's
+/// first observation, and [`final_observations`](VectorEnv::final_observations) keeps the
+/// one the step produced. Environment `i` is seeded with `seed + i` by
+/// [`reset`](VectorEnv::reset), as Gymnasium's vector environments do, and later resets
+/// continue each environment's own stream.
+///
+/// Every environment call is checked: a panic, a non-finite observation or reward, an
+/// observation of the wrong length or a mask that allows no action is an
+/// [`ErrorKind::Misbehaved`] error naming the environment and the step, and the vector
+/// refuses to step again. Snapshots (exact resume) need the environment to be
+/// `Clone + Serialize + Deserialize`: see [`resumable`](Self::resumable).
+///
+/// ```
+/// use rl_core::{Actions, CartPole, VecEnv, VectorEnv};
+///
+/// let mut envs = VecEnv::from_fn(4, |_| CartPole::new()).unwrap();
+/// envs.reset(Some(0)).unwrap();
+/// envs.step(Actions::Discrete(&[0, 1, 0, 1])).unwrap();
+/// assert_eq!(envs.observations().len(), 4 * 4);
+/// assert_eq!(envs.rewards(), &[1.0; 4]);
+/// ```
 #[derive(Debug, Clone)]
 pub struct VecEnv<E> {
     envs: Vec<E>,
     spec: EnvSpec,
     obs_dim: usize,
+    action_width: usize,
+    mask_width: usize,
     observations: Vec<f32>,
     final_observations: Vec<f32>,
     rewards: Vec<f32>,
@@ -48,7 +81,50 @@ pub struct VecEnv<E> {
     returns: Vec<f64>,
     lengths: Vec<usize>,
     finished: Vec<EpisodeEnd>,
+    /// Empty until an environment gives a mask; then `n * mask_width` flags.
+    masks: Vec<bool>,
     started: bool,
+    /// Whether an ended episode is reset in the same step (else it waits for a reset).
+    autoreset: bool,
+    /// Why the environments can no longer be stepped (one of them misbehaved mid-step).
+    broken: Option<Error>,
+    snapshots: Option<Snapshots<E>>,
+}
+
+/// How a [`VecEnv`] of a serialisable environment saves and restores itself.
+struct Snapshots<E> {
+    save: fn(&VecEnv<E>) -> Result<Vec<u8>>,
+    load: fn(&mut VecEnv<E>, &[u8]) -> Result<()>,
+}
+
+impl<E> Clone for Snapshots<E> {
+    fn clone(&self) -> Self {
+        Self {
+            save: self.save,
+            load: self.load,
+        }
+    }
+}
+
+impl<E> std::fmt::Debug for Snapshots<E> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Snapshots")
+    }
+}
+
+/// What is wrong with an observation an environment returned, if anything.
+fn observation_problem(obs: &[f32], d: usize, space: &Space) -> Option<String> {
+    if obs.len() != d {
+        return Some(format!(
+            "it returned an observation of {} values; its observation space {space} has {d}",
+            obs.len()
+        ));
+    }
+    let k = obs.iter().position(|v| !v.is_finite())?;
+    Some(format!(
+        "it returned the observation value {} at index {k}",
+        obs[k]
+    ))
 }
 
 impl<E: Env> VecEnv<E> {
@@ -70,8 +146,10 @@ impl<E: Env> VecEnv<E> {
         let obs_dim = spec.observation_space.flat_dim();
         Ok(Self {
             envs,
-            spec,
             obs_dim,
+            action_width: spec.action_space.action_width(),
+            mask_width: spec.action_space.mask_width(),
+            spec,
             observations: vec![0.0; n * obs_dim],
             final_observations: vec![0.0; n * obs_dim],
             rewards: vec![0.0; n],
@@ -80,7 +158,11 @@ impl<E: Env> VecEnv<E> {
             returns: vec![0.0; n],
             lengths: vec![0; n],
             finished: Vec::with_capacity(n),
+            masks: Vec::new(),
             started: false,
+            autoreset: true,
+            broken: None,
+            snapshots: None,
         })
     }
 
@@ -99,84 +181,120 @@ impl<E: Env> VecEnv<E> {
         self.envs.is_empty()
     }
 
-    /// The shared spec.
-    pub fn spec(&self) -> &EnvSpec {
-        &self.spec
-    }
-
     /// The environments themselves.
     pub fn envs(&self) -> &[E] {
         &self.envs
     }
 
-    /// Resets every environment, environment `i` with seed `seed + i` (wrapping), and
-    /// returns the first observations (`n * obs_dim`).
-    pub fn reset(&mut self, seed: u64) -> &[f32] {
-        let d = self.obs_dim;
-        for (i, env) in self.envs.iter_mut().enumerate() {
-            let obs = env.reset(Some(seed.wrapping_add(i as u64)));
-            self.observations[i * d..(i + 1) * d].copy_from_slice(obs);
-        }
-        self.final_observations.copy_from_slice(&self.observations);
-        self.returns.fill(0.0);
-        self.lengths.fill(0);
-        self.finished.clear();
-        self.started = true;
-        &self.observations
+    fn misbehaved(&self, env: usize, what: String) -> Error {
+        Error::new(ErrorKind::Misbehaved {
+            id: self.spec.id.clone(),
+            env,
+            step: self.lengths.get(env).copied().unwrap_or(0),
+            what,
+        })
     }
 
-    /// Resets environment `i` alone, continuing its own stream (no new seed), and returns
-    /// its first observation.
-    pub fn reset_one(&mut self, i: usize) -> Result<&[f32]> {
-        if !self.started {
-            return Err(Error::new(ErrorKind::NotReset));
+    /// Runs `f` (environment code) so that a panic becomes an error naming environment
+    /// `*current` and breaks the vector.
+    fn guarded(
+        &mut self,
+        current: &Cell<usize>,
+        f: impl FnOnce(&mut Self) -> Result<()>,
+    ) -> Result<()> {
+        if let Some(e) = &self.broken {
+            return Err(e.clone());
         }
+        let running = Running::start();
+        let outcome = catch_unwind(AssertUnwindSafe(|| f(self)));
+        drop(running);
+        let result = match outcome {
+            Ok(r) => r,
+            Err(payload) => {
+                let message = payload
+                    .downcast_ref::<String>()
+                    .cloned()
+                    .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
+                    .unwrap_or_else(|| "a panic without a message".into());
+                Err(self.misbehaved(current.get(), format!("it panicked: {message}")))
+            }
+        };
+        if let Err(e) = &result
+            && matches!(e.kind(), ErrorKind::Misbehaved { .. })
+        {
+            self.broken = Some(e.clone());
+        }
+        result
+    }
+
+    /// Reads environment `i`'s action mask into the vector's masks, checking it.
+    fn take_mask(&mut self, i: usize) -> Result<()> {
+        let w = self.mask_width;
+        match self.envs[i].action_mask() {
+            None if self.masks.is_empty() => Ok(()),
+            None => {
+                self.masks[i * w..(i + 1) * w].fill(true);
+                Ok(())
+            }
+            Some(mask) => {
+                if mask.len() != w {
+                    let what = format!(
+                        "it returned an action mask of {} flags; its action space {} takes {w}",
+                        mask.len(),
+                        self.spec.action_space
+                    );
+                    return Err(self.misbehaved(i, what));
+                }
+                if let Some(c) = self.spec.action_space.empty_mask_component(mask) {
+                    let what = format!("its action mask allows no action (component {c})");
+                    return Err(self.misbehaved(i, what));
+                }
+                if self.masks.is_empty() {
+                    self.masks = vec![true; self.envs.len() * w];
+                }
+                self.masks[i * w..(i + 1) * w].copy_from_slice(mask);
+                Ok(())
+            }
+        }
+    }
+
+    /// Resets environment `i` with `seed` and takes its first observation into
+    /// `observations` (and `final_observations` with `both`).
+    fn reset_env(&mut self, i: usize, seed: Option<u64>, both: bool) -> Result<()> {
         let d = self.obs_dim;
-        let env = self
-            .envs
-            .get_mut(i)
-            .ok_or_else(|| Error::length(format!("no environment {i}")))?;
-        let obs = env.reset(None);
         let row = i * d..(i + 1) * d;
-        self.observations[row.clone()].copy_from_slice(obs);
-        self.final_observations[row.clone()].copy_from_slice(obs);
+        let obs = self.envs[i].reset(seed);
+        let problem = observation_problem(obs, d, &self.spec.observation_space);
+        if problem.is_none() {
+            self.observations[row.clone()].copy_from_slice(obs);
+        }
+        if let Some(what) = problem {
+            return Err(self.misbehaved(i, what));
+        }
+        if both {
+            self.final_observations[row.clone()].copy_from_slice(&self.observations[row]);
+        }
         self.returns[i] = 0.0;
         self.lengths[i] = 0;
-        Ok(&self.observations[row])
-    }
-
-    /// Steps every environment with its action. All actions are checked before any
-    /// environment moves, so an error leaves the environments untouched.
-    pub fn step(&mut self, actions: Actions<'_>) -> Result<()> {
-        if !self.started {
-            return Err(Error::new(ErrorKind::NotReset));
-        }
-        self.check(actions)?;
-        self.finished.clear();
-        match actions {
-            Actions::Discrete(a) => {
-                for (i, &a) in a.iter().enumerate() {
-                    self.step_one(i, Action::Discrete(a))?;
-                }
-            }
-            Actions::Continuous(a) => {
-                let d = self.spec.action_space.flat_dim();
-                for (i, a) in a.chunks_exact(d).enumerate() {
-                    self.step_one(i, Action::Continuous(a))?;
-                }
-            }
-        }
-        Ok(())
+        self.take_mask(i)
     }
 
     #[inline(always)]
     fn step_one(&mut self, i: usize, action: Action<'_>) -> Result<()> {
         let d = self.obs_dim;
-        let env = &mut self.envs[i];
-        let step = env.step(action)?;
-        let (reward, terminated, truncated) = (step.reward, step.terminated, step.truncated);
         let row = i * d..(i + 1) * d;
-        self.final_observations[row.clone()].copy_from_slice(step.observation);
+        let step = self.envs[i].step(action)?;
+        let (reward, terminated, truncated) = (step.reward, step.terminated, step.truncated);
+        let problem = match observation_problem(step.observation, d, &self.spec.observation_space) {
+            None if !reward.is_finite() => Some(format!("it returned the reward {reward}")),
+            problem => problem,
+        };
+        if problem.is_none() {
+            self.final_observations[row.clone()].copy_from_slice(step.observation);
+        }
+        if let Some(what) = problem {
+            return Err(self.misbehaved(i, what));
+        }
         self.rewards[i] = reward as f32;
         self.terminated[i] = terminated;
         self.truncated[i] = truncated;
@@ -190,39 +308,39 @@ impl<E: Env> VecEnv<E> {
                 episodic_length: self.lengths[i],
                 terminated,
             });
-            self.returns[i] = 0.0;
-            self.lengths[i] = 0;
-            self.observations[row].copy_from_slice(env.reset(None));
+            if self.autoreset {
+                return self.reset_env(i, None, false);
+            }
+            self.observations[row.clone()].copy_from_slice(&self.final_observations[row]);
+            self.take_mask(i)
         } else {
             self.observations[row.clone()].copy_from_slice(&self.final_observations[row]);
+            self.take_mask(i)
         }
-        Ok(())
     }
 
     fn check(&self, actions: Actions<'_>) -> Result<()> {
         let n = self.envs.len();
-        match (actions, &self.spec.action_space) {
-            (Actions::Discrete(a), Space::Discrete { n: k }) => {
-                if a.len() != n {
+        let want = n * self.action_width;
+        let space = &self.spec.action_space;
+        match (actions, space.is_discrete()) {
+            (Actions::Discrete(a), true) => {
+                if a.len() != want {
                     return Err(Error::length(format!(
-                        "{} actions for {n} environments",
-                        a.len()
+                        "{} actions for {n} environments of the action space {space}: want {want}",
+                        a.len(),
                     )));
                 }
-                if let Some(&bad) = a.iter().find(|&&x| x >= *k) {
-                    return Err(Error::new(ErrorKind::ActionOutOfRange {
-                        action: bad,
-                        n: *k,
-                    }));
+                for row in a.chunks_exact(self.action_width.max(1)) {
+                    space.check_indices(row)?;
                 }
             }
-            (Actions::Continuous(a), space @ Space::Box { .. }) => {
-                let want = n * space.flat_dim();
+            (Actions::Continuous(a), false) => {
                 if a.len() != want {
                     return Err(Error::length(format!(
                         "{} action values for {n} environments of action dimension {}: want {want}",
                         a.len(),
-                        space.flat_dim()
+                        self.action_width
                     )));
                 }
                 if let Some(bad) = a.iter().find(|x| !x.is_finite()) {
@@ -231,7 +349,7 @@ impl<E: Env> VecEnv<E> {
                     )));
                 }
             }
-            (_, space) => {
+            _ => {
                 return Err(Error::action(format!(
                     "actions of the wrong kind for the action space {space}"
                 )));
@@ -239,38 +357,125 @@ impl<E: Env> VecEnv<E> {
         }
         Ok(())
     }
+}
 
-    /// The current observations, `n * obs_dim`: after an episode end, the new episode's
-    /// first observation.
-    pub fn observations(&self) -> &[f32] {
+impl<E: Env + Send> VectorEnv for VecEnv<E> {
+    fn spec(&self) -> &EnvSpec {
+        &self.spec
+    }
+
+    fn num_envs(&self) -> usize {
+        self.envs.len()
+    }
+
+    fn reset(&mut self, seed: Option<u64>) -> Result<()> {
+        let current = Cell::new(0);
+        self.guarded(&current, |v| {
+            for i in 0..v.envs.len() {
+                current.set(i);
+                v.reset_env(i, seed.map(|s| s.wrapping_add(i as u64)), true)?;
+            }
+            Ok(())
+        })?;
+        self.finished.clear();
+        self.started = true;
+        Ok(())
+    }
+
+    fn reset_one(&mut self, i: usize) -> Result<()> {
+        if !self.started {
+            return Err(Error::new(ErrorKind::NotReset));
+        }
+        if i >= self.envs.len() {
+            return Err(Error::length(format!("no environment {i}")));
+        }
+        self.guarded(&Cell::new(i), |v| v.reset_env(i, None, true))
+    }
+
+    fn step(&mut self, actions: Actions<'_>) -> Result<()> {
+        if !self.started {
+            return Err(Error::new(ErrorKind::NotReset));
+        }
+        if let Some(e) = &self.broken {
+            return Err(e.clone());
+        }
+        self.check(actions)?;
+        self.finished.clear();
+        let current = Cell::new(0);
+        self.guarded(&current, |v| match actions {
+            Actions::Discrete(a) if v.action_width == 1 && v.spec.action_space.is_scalar() => {
+                for (i, &a) in a.iter().enumerate() {
+                    current.set(i);
+                    v.step_one(i, Action::Discrete(a))?;
+                }
+                Ok(())
+            }
+            Actions::Discrete(a) => {
+                for (i, a) in a.chunks_exact(v.action_width).enumerate() {
+                    current.set(i);
+                    v.step_one(i, Action::MultiDiscrete(a))?;
+                }
+                Ok(())
+            }
+            Actions::Continuous(a) => {
+                for (i, a) in a.chunks_exact(v.action_width).enumerate() {
+                    current.set(i);
+                    v.step_one(i, Action::Continuous(a))?;
+                }
+                Ok(())
+            }
+        })
+    }
+
+    fn observations(&self) -> &[f32] {
         &self.observations
     }
 
-    /// The observations the last step produced, before any automatic reset: row `i` is
-    /// the final observation of an episode that ended, and equals
-    /// [`observations`](Self::observations) for an environment that goes on.
-    pub fn final_observations(&self) -> &[f32] {
+    fn final_observations(&self) -> &[f32] {
         &self.final_observations
     }
 
-    /// The last step's rewards, as f32.
-    pub fn rewards(&self) -> &[f32] {
+    fn rewards(&self) -> &[f32] {
         &self.rewards
     }
 
-    /// The last step's `terminated` flags.
-    pub fn terminated(&self) -> &[bool] {
+    fn terminated(&self) -> &[bool] {
         &self.terminated
     }
 
-    /// The last step's `truncated` flags.
-    pub fn truncated(&self) -> &[bool] {
+    fn truncated(&self) -> &[bool] {
         &self.truncated
     }
 
-    /// The episodes that ended in the last step, in environment order.
-    pub fn finished(&self) -> &[EpisodeEnd] {
+    fn finished(&self) -> &[EpisodeEnd] {
         &self.finished
+    }
+
+    fn action_masks(&self) -> Option<&[bool]> {
+        (!self.masks.is_empty()).then_some(&self.masks[..])
+    }
+
+    fn render(&self, i: usize, policy: Option<&[f32]>) -> Option<Frame> {
+        self.envs.get(i)?.render_with_policy(policy)
+    }
+
+    fn set_autoreset(&mut self, on: bool) -> Result<()> {
+        self.autoreset = on;
+        Ok(())
+    }
+
+    fn snapshot(&self) -> Option<Result<Vec<u8>>> {
+        self.snapshots.as_ref().map(|s| (s.save)(self))
+    }
+
+    fn restore(&mut self, snapshot: &[u8]) -> Result<()> {
+        match self.snapshots.clone() {
+            Some(s) => (s.load)(self, snapshot),
+            None => Err(Error::new(ErrorKind::Unsupported(format!(
+                "{} cannot be saved or restored: it is not Serialize + Deserialize (see VecEnv::resumable)",
+                self.spec.id
+            )))),
+        }
     }
 }
 
@@ -289,6 +494,7 @@ impl<E: Env + Clone> VecEnv<E> {
             returns: self.returns.clone(),
             lengths: self.lengths.clone(),
             finished: self.finished.clone(),
+            masks: self.masks.clone(),
             started: self.started,
         }
     }
@@ -298,6 +504,11 @@ impl<E: Env + Clone> VecEnv<E> {
     pub fn from_state(state: VecEnvState<E>) -> Result<Self> {
         let mut v = Self::new(state.envs)?;
         let (n, d) = (v.envs.len(), v.obs_dim);
+        let masks = if state.masks.is_empty() {
+            0
+        } else {
+            n * v.mask_width
+        };
         let fits = [
             ("observations", state.observations.len(), n * d),
             ("final observations", state.final_observations.len(), n * d),
@@ -306,6 +517,7 @@ impl<E: Env + Clone> VecEnv<E> {
             ("truncated flags", state.truncated.len(), n),
             ("returns", state.returns.len(), n),
             ("lengths", state.lengths.len(), n),
+            ("mask flags", state.masks.len(), masks),
         ];
         for (what, got, want) in fits {
             if got != want {
@@ -328,8 +540,38 @@ impl<E: Env + Clone> VecEnv<E> {
         v.returns = state.returns;
         v.lengths = state.lengths;
         v.finished = state.finished;
+        v.masks = state.masks;
         v.started = state.started;
         Ok(v)
+    }
+}
+
+impl<E: Env + Clone + Serialize + DeserializeOwned> VecEnv<E> {
+    /// The same environments, able to [`snapshot`](VectorEnv::snapshot) and
+    /// [`restore`](VectorEnv::restore) themselves (as MessagePack of
+    /// [`state`](Self::state)), so that a learner stepping them resumes exactly.
+    pub fn resumable(self) -> Self {
+        Self {
+            snapshots: Some(Snapshots {
+                save: |v| {
+                    rmp_serde::to_vec_named(&v.state()).map_err(|e| {
+                        Error::new(ErrorKind::Unsupported(format!(
+                            "cannot save the environments: {e}"
+                        )))
+                    })
+                },
+                load: |v, bytes| {
+                    let state: VecEnvState<E> = rmp_serde::from_slice(bytes).map_err(|e| {
+                        Error::length(format!("an environment snapshot does not decode: {e}"))
+                    })?;
+                    let snapshots = v.snapshots.take();
+                    *v = Self::from_state(state)?;
+                    v.snapshots = snapshots;
+                    Ok(())
+                },
+            }),
+            ..self
+        }
     }
 }
 
@@ -345,18 +587,22 @@ pub struct VecEnvState<E> {
     returns: Vec<f64>,
     lengths: Vec<usize>,
     finished: Vec<EpisodeEnd>,
+    #[serde(default)]
+    masks: Vec<bool>,
     started: bool,
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::envs::{CartPole, EnvId, Pendulum};
+    use crate::env::Step;
+    use crate::envs::{Builtin, CartPole, Pendulum};
 
     #[test]
     fn seeds_each_copy_like_gymnasium() {
         let mut v = VecEnv::from_fn(3, |_| CartPole::new()).unwrap();
-        let obs = v.reset(10).to_vec();
+        v.reset(Some(10)).unwrap();
+        let obs = v.observations().to_vec();
         for i in 0..3 {
             let mut e = CartPole::new();
             assert_eq!(e.reset(Some(10 + i as u64)), &obs[i * 4..(i + 1) * 4]);
@@ -366,7 +612,7 @@ mod tests {
     #[test]
     fn autoreset_keeps_the_final_observation() {
         let mut v = VecEnv::from_fn(2, |_| CartPole::new()).unwrap();
-        v.reset(0);
+        v.reset(Some(0)).unwrap();
         // Reference copies stepped by hand with the same actions.
         let mut refs: Vec<CartPole> = (0..2).map(|_| CartPole::new()).collect();
         for (i, r) in refs.iter_mut().enumerate() {
@@ -395,8 +641,8 @@ mod tests {
 
     #[test]
     fn episode_statistics_add_up() {
-        let mut v = VecEnv::from_fn(1, |_| EnvId::CartPole.make()).unwrap();
-        v.reset(5);
+        let mut v = Builtin::CartPole.vector(1).unwrap();
+        v.reset(Some(5)).unwrap();
         let mut len = 0;
         loop {
             v.step(Actions::Discrete(&[0])).unwrap();
@@ -416,14 +662,14 @@ mod tests {
             v.step(Actions::Discrete(&[0, 0])).unwrap_err().kind(),
             &ErrorKind::NotReset
         );
-        v.reset(0);
+        v.reset(Some(0)).unwrap();
         let before = v.observations().to_vec();
         assert!(v.step(Actions::Discrete(&[0])).is_err());
         assert!(v.step(Actions::Discrete(&[0, 2])).is_err());
         assert!(v.step(Actions::Continuous(&[0.0, 0.0])).is_err());
         assert_eq!(v.observations(), &before[..]);
         let mut p = VecEnv::from_fn(2, |_| Pendulum::new()).unwrap();
-        p.reset(0);
+        p.reset(Some(0)).unwrap();
         assert!(p.step(Actions::Continuous(&[0.0, f32::NAN])).is_err());
         assert!(p.step(Actions::Continuous(&[0.0])).is_err());
         p.step(Actions::Continuous(&[0.0, 1.0])).unwrap();
@@ -431,17 +677,17 @@ mod tests {
     }
 
     /// Steps `v` with a fixed action pattern and records everything it reports.
-    fn trace(v: &mut VecEnv<crate::AnyEnv>, steps: usize) -> Vec<String> {
+    fn trace(v: &mut dyn VectorEnv, steps: usize) -> Vec<String> {
         (0..steps)
             .map(|t| {
-                let n = v.len();
+                let n = v.num_envs();
                 match v.spec().action_space {
                     Space::Discrete { n: k } => {
                         let a: Vec<usize> = (0..n).map(|i| (t * 7 + i) % k).collect();
                         v.step(Actions::Discrete(&a)).unwrap();
                     }
                     _ => {
-                        let d = v.spec().action_space.flat_dim();
+                        let d = v.spec().action_space.action_width();
                         let a: Vec<f32> = (0..n * d).map(|i| ((t + i) % 3) as f32 - 1.0).collect();
                         v.step(Actions::Continuous(&a)).unwrap();
                     }
@@ -459,21 +705,31 @@ mod tests {
     }
 
     #[test]
-    fn a_snapshot_through_serde_steps_on_exactly_like_the_original() {
-        for id in EnvId::ALL {
-            let mut v = VecEnv::from_fn(3, |_| id.make()).unwrap();
-            v.reset(42);
-            trace(&mut v, 37);
-            let json = serde_json::to_string(&v.state()).unwrap();
-            let mut restored = VecEnv::from_state(serde_json::from_str(&json).unwrap()).unwrap();
-            assert_eq!(trace(&mut v, 600), trace(&mut restored, 600), "{id}");
+    fn a_snapshot_restores_into_environments_that_step_on_exactly_like_the_original() {
+        for b in Builtin::ALL {
+            let mut v = b.vector(3).unwrap();
+            v.reset(Some(42)).unwrap();
+            trace(&mut *v, 37);
+            let snapshot = v.snapshot().expect("the built-ins are resumable").unwrap();
+            let mut restored = b.vector(3).unwrap();
+            restored.restore(&snapshot).unwrap();
+            assert_eq!(trace(&mut *v, 600), trace(&mut *restored, 600), "{b}");
         }
+    }
+
+    #[test]
+    fn environments_that_cannot_be_saved_say_so() {
+        let mut v = VecEnv::from_fn(2, |_| CartPole::new()).unwrap();
+        v.reset(Some(0)).unwrap();
+        assert!(v.snapshot().is_none());
+        let e = v.restore(&[]).unwrap_err();
+        assert!(matches!(e.kind(), ErrorKind::Unsupported(_)), "{e}");
     }
 
     #[test]
     fn a_snapshot_that_does_not_fit_is_an_error() {
         let mut v = VecEnv::from_fn(2, |_| CartPole::new()).unwrap();
-        v.reset(0);
+        v.reset(Some(0)).unwrap();
         let mut state = v.state();
         state.rewards.pop();
         let e = VecEnv::from_state(state).unwrap_err();
@@ -486,5 +742,103 @@ mod tests {
             terminated: true,
         });
         assert!(VecEnv::from_state(state).is_err());
+        let mut r = VecEnv::from_fn(2, |_| CartPole::new()).unwrap().resumable();
+        assert!(r.restore(b"not a snapshot").is_err());
+    }
+
+    /// A one-dimensional environment that misbehaves as told at its third step.
+    #[derive(Debug, Clone, Default)]
+    struct Faulty {
+        fault: &'static str,
+        t: usize,
+        obs: Vec<f32>,
+        mask: Vec<bool>,
+    }
+
+    impl Env for Faulty {
+        fn spec(&self) -> EnvSpec {
+            EnvSpec::new(
+                "Faulty-v0",
+                Space::boxed(vec![-10.0], vec![10.0]),
+                Space::Discrete { n: 2 },
+            )
+        }
+        fn reset(&mut self, _seed: Option<u64>) -> &[f32] {
+            self.t = 0;
+            self.obs = vec![0.0];
+            self.mask = vec![true, true];
+            &self.obs
+        }
+        fn step(&mut self, _action: Action<'_>) -> Result<Step<'_>> {
+            self.t += 1;
+            let mut reward = 1.0;
+            if self.t == 3 {
+                match self.fault {
+                    "panic" => panic!("the simulator lost its state"),
+                    "nan" => self.obs = vec![f32::NAN],
+                    "infinite reward" => reward = f64::INFINITY,
+                    "length" => self.obs = vec![0.0, 1.0],
+                    "mask" => self.mask = vec![false, false],
+                    _ => {}
+                }
+            }
+            Ok(Step {
+                observation: &self.obs,
+                reward,
+                terminated: false,
+                truncated: false,
+            })
+        }
+        fn action_mask(&self) -> Option<&[bool]> {
+            Some(&self.mask)
+        }
+    }
+
+    #[test]
+    fn a_misbehaving_environment_is_an_error_naming_it_and_the_step() {
+        // The step is the episode's steps before the call that went wrong: the mask is
+        // read after the third step.
+        for (fault, what, at) in [
+            ("panic", "it panicked: the simulator lost its state", 2),
+            ("nan", "observation value NaN at index 0", 2),
+            ("infinite reward", "reward inf", 2),
+            ("length", "an observation of 2 values", 2),
+            ("mask", "allows no action", 3),
+        ] {
+            let mut v = VecEnv::from_fn(3, |i| Faulty {
+                fault: if i == 1 { fault } else { "" },
+                ..Faulty::default()
+            })
+            .unwrap();
+            v.reset(Some(0)).unwrap();
+            v.step(Actions::Discrete(&[0, 0, 0])).unwrap();
+            v.step(Actions::Discrete(&[0, 0, 0])).unwrap();
+            let e = v.step(Actions::Discrete(&[0, 0, 0])).unwrap_err();
+            let ErrorKind::Misbehaved { id, env, step, .. } = e.kind() else {
+                panic!("{fault}: {e}")
+            };
+            assert_eq!((id.as_str(), *env, *step), ("Faulty-v0", 1, at), "{fault}");
+            let text = e.to_string();
+            assert!(text.contains(what), "{fault}: {text}");
+            assert!(text.contains("environment 1 (Faulty-v0)"), "{text}");
+            // The vector refuses to go on with an environment in an unknown state.
+            assert_eq!(
+                v.step(Actions::Discrete(&[0, 0, 0]))
+                    .unwrap_err()
+                    .to_string(),
+                text
+            );
+            assert!(!in_environment());
+        }
+    }
+
+    #[test]
+    fn masks_are_gathered_for_every_environment() {
+        let mut v = VecEnv::from_fn(2, |_| Faulty::default()).unwrap();
+        v.reset(Some(0)).unwrap();
+        assert_eq!(v.action_masks(), Some(&[true, true, true, true][..]));
+        let mut c = VecEnv::from_fn(2, |_| CartPole::new()).unwrap();
+        c.reset(Some(0)).unwrap();
+        assert_eq!(c.action_masks(), None);
     }
 }

@@ -266,13 +266,16 @@ impl<B: Backend> Agent<B> {
     }
 }
 
-/// The policy head an action space calls for.
+/// The policy head an action space calls for (one [`TrainConfig::check_with`] accepted).
+///
+/// [`TrainConfig::check_with`]: crate::TrainConfig::check_with
 pub fn head_for(space: &Space) -> ActionHead {
     match space {
         Space::Discrete { n } => ActionHead::Categorical { n_actions: *n },
         s @ Space::Box { .. } => ActionHead::Gaussian {
-            action_dim: s.flat_dim(),
+            action_dim: s.action_width(),
         },
+        other => unreachable!("{other} has no policy head: check_with refuses it"),
     }
 }
 

@@ -6,7 +6,7 @@
 //! environment) pair if one ships ([`crate::presets`]), a configuration file, then the
 //! command line's flags. [`TrainConfig::validate`] then checks every field once.
 
-use rl_core::{Advantage, Env, EnvId};
+use rl_core::{Advantage, EnvSpec, Space};
 
 use crate::actor::Acting;
 use crate::loss::{Objective, PolicyObjective, ValueObjective};
@@ -405,14 +405,15 @@ impl TrainConfig {
         }
     }
 
-    /// Checks every field once; the training code trusts a validated config. The message
-    /// names the field, the value and the allowed range.
-    pub fn validate(&self) -> Result<EnvId, ConfigError> {
+    /// Checks every field on its own and against the others; the training code trusts a
+    /// validated config. The message names the field, the value and the allowed range.
+    /// What depends on the environment is [`check_with`](Self::check_with)'s, and what
+    /// depends on the machine, [`crate::memory::check`]'s.
+    pub fn validate(&self) -> Result<(), ConfigError> {
         let err = |m: String| Err(ConfigError(m));
-        let id: EnvId = self
-            .env
-            .parse()
-            .map_err(|e: rl_core::Error| ConfigError(format!("env: {e}")))?;
+        if self.env.trim().is_empty() {
+            return err("env is empty: allowed an environment's id (see `rl envs`)".into());
+        }
         let algo = self.algo.name();
         // Fields of other learners stay at this learner's defaults.
         let defaults = TrainConfig::for_algo(self.algo);
@@ -543,34 +544,10 @@ impl TrainConfig {
             }
             _ => {}
         }
-        if id == EnvId::Bandit {
-            for (name, on) in [
-                ("normalize_obs", self.normalize_obs),
-                ("normalize_reward", self.normalize_reward),
-            ] {
-                if on {
-                    return err(format!(
-                        "{name} is true, but Bandit-v0 has no observation to normalise and one reward per episode: allowed false"
-                    ));
-                }
-            }
-        }
-        let continuous = matches!(id.make().spec().action_space, rl_core::Space::Box { .. });
         if !(self.log_std_init.is_finite() && (-20.0..=2.0).contains(&self.log_std_init)) {
             return err(format!(
                 "log_std_init is {}: allowed a finite number in [-20, 2]",
                 self.log_std_init
-            ));
-        }
-        if !continuous && self.log_std_init != 0.0 {
-            return err(format!(
-                "log_std_init is {}, but {id} has discrete actions: it applies to a Gaussian policy (Pendulum-v1, MountainCarContinuous-v0)",
-                self.log_std_init
-            ));
-        }
-        if self.use_sde && !continuous {
-            return err(format!(
-                "use_sde is true, but {id} has discrete actions: gSDE applies to a Gaussian policy (Pendulum-v1, MountainCarContinuous-v0); allowed false"
             ));
         }
         if self.use_sde && self.acting == Acting::Backend {
@@ -591,18 +568,85 @@ impl TrainConfig {
                 self.sde_sample_freq
             ));
         }
-        if let Some(p) = &self.bandit_probs {
-            if id != EnvId::Bandit {
+        if self.bandit_probs.is_some()
+            && rl_core::Builtin::from_id(&self.env) != Some(rl_core::Builtin::Bandit)
+        {
+            return err(format!(
+                "bandit_probs is set, but env is {}: it applies to Bandit-v0 only",
+                self.env
+            ));
+        }
+        Ok(())
+    }
+
+    /// Checks what depends on the environment, against its `spec` (read from the
+    /// environments that were made): options that only some spaces take, and
+    /// normalisation that would leave nothing to learn from.
+    pub fn check_with(&self, spec: &EnvSpec) -> Result<(), ConfigError> {
+        let err = |m: String| Err(ConfigError(m));
+        let id = &spec.id;
+        if let Some(problem) = spec.action_space.action_space_problem() {
+            return err(format!("env {id}: {problem}"));
+        }
+        if matches!(
+            spec.action_space,
+            Space::MultiDiscrete { .. } | Space::MultiBinary { .. }
+        ) {
+            return err(format!(
+                "env {id}: the learners do not act in {} yet",
+                spec.action_space
+            ));
+        }
+        if let Some(problem) = spec.observation_space.observation_space_problem() {
+            return err(format!("env {id}: {problem}"));
+        }
+        let constant = spec.observation_space.is_constant();
+        for (name, on) in [
+            ("normalize_obs", self.normalize_obs),
+            ("normalize_reward", self.normalize_reward),
+        ] {
+            // A bandit: nothing to observe, one reward per episode.
+            if on && constant && spec.single_step {
                 return err(format!(
-                    "bandit_probs is set, but env is {id}: it applies to Bandit-v0 only"
+                    "{name} is true, but {id} has no observation to normalise and one reward per episode: allowed false"
                 ));
             }
-            rl_core::Bandit::new(p.clone())
-                .map_err(|e| ConfigError(format!("bandit_probs: {e}")))?;
         }
-        // Last: what it all needs in memory, against what this machine has.
-        crate::memory::check(self, id, crate::memory::machine_memory())?;
-        Ok(id)
+        if self.normalize_obs && constant {
+            return err(format!(
+                "normalize_obs is true, but {id} has no observation to normalise (its observations are constant): allowed false"
+            ));
+        }
+        let continuous = matches!(spec.action_space, Space::Box { .. });
+        if !continuous && self.log_std_init != 0.0 {
+            return err(format!(
+                "log_std_init is {}, but {id} has discrete actions: it applies to a Gaussian policy (a Box action space)",
+                self.log_std_init
+            ));
+        }
+        if self.use_sde && !continuous {
+            return err(format!(
+                "use_sde is true, but {id} has discrete actions: gSDE applies to a Gaussian policy (a Box action space); allowed false"
+            ));
+        }
+        Ok(())
+    }
+
+    /// What `spec`'s environment makes of this configuration that is allowed but likely
+    /// a mistake, one sentence each (`rl train` prints them).
+    pub fn warnings(&self, spec: &EnvSpec) -> Vec<String> {
+        let mut out = Vec::new();
+        let one_step_batches = self.steps_per_update == Some(1)
+            || (self.steps_per_update.is_none()
+                && self.episodes_per_update == 1
+                && spec.single_step);
+        if self.recipe().normalize_returns && one_step_batches {
+            out.push(format!(
+                "normalize_returns is true, but every batch of {} is one step: the normalised return of a single step is always 0, so the policy gets no gradient; set normalize_returns = false or episodes_per_update >= 2",
+                spec.id
+            ));
+        }
+        out
     }
 
     /// The value network the model gets: none for vanilla REINFORCE.
@@ -683,7 +727,7 @@ mod tests {
         );
         assert_eq!(c.hidden, vec![64, 64]);
         assert!(c.normalize_returns && c.max_grad_norm.is_none() && c.episodes_per_update == 1);
-        assert_eq!(c.validate().unwrap(), EnvId::CartPole);
+        assert_eq!(c.validate(), Ok(()));
     }
 
     #[test]
@@ -777,10 +821,10 @@ mod tests {
             ),
             (
                 TrainConfig {
-                    env: "Pong".into(),
+                    env: " ".into(),
                     ..Default::default()
                 },
-                "unknown environment \"Pong\"",
+                "env is empty",
             ),
             (
                 TrainConfig {
@@ -788,14 +832,6 @@ mod tests {
                     ..Default::default()
                 },
                 "applies to Bandit-v0 only",
-            ),
-            (
-                TrainConfig {
-                    env: "bandit".into(),
-                    bandit_probs: Some(vec![2.0]),
-                    ..Default::default()
-                },
-                "probability 2",
             ),
         ];
         for (cfg, want) in cases {
@@ -821,7 +857,7 @@ mod tests {
     fn every_learners_defaults_are_valid() {
         for a in Algo::ALL {
             let c = TrainConfig::for_algo(a);
-            assert_eq!(c.validate(), Ok(EnvId::CartPole), "{a:?}");
+            assert_eq!(c.validate(), Ok(()), "{a:?}");
         }
         let ppo = TrainConfig::for_algo(Algo::Ppo);
         // CleanRL's ppo.py.
@@ -991,5 +1027,98 @@ mod tests {
             let e = cfg.validate().unwrap_err().to_string();
             assert!(e.contains(want), "{e:?} should contain {want:?}");
         }
+    }
+
+    #[test]
+    fn what_depends_on_the_environment_is_checked_against_its_spec() {
+        let spec = |b: rl_core::Builtin| {
+            crate::Registry::builtin()
+                .get(b.id())
+                .unwrap()
+                .spec(&TrainConfig::default())
+                .unwrap()
+        };
+        let cartpole = spec(rl_core::Builtin::CartPole);
+        let bandit = spec(rl_core::Builtin::Bandit);
+        let pendulum = spec(rl_core::Builtin::Pendulum);
+        let ppo = TrainConfig::for_algo(Algo::Ppo);
+        let cases = [
+            (
+                TrainConfig {
+                    use_sde: true,
+                    ..ppo.clone()
+                },
+                &cartpole,
+                "use_sde is true, but CartPole-v1 has discrete actions",
+            ),
+            (
+                TrainConfig {
+                    log_std_init: -1.0,
+                    ..ppo.clone()
+                },
+                &cartpole,
+                "log_std_init is -1, but CartPole-v1 has discrete actions",
+            ),
+            (
+                TrainConfig {
+                    normalize_reward: true,
+                    ..ppo.clone()
+                },
+                &bandit,
+                "normalize_reward is true, but Bandit-v0 has no observation to normalise",
+            ),
+            (
+                TrainConfig {
+                    normalize_obs: true,
+                    ..ppo.clone()
+                },
+                &bandit,
+                "normalize_obs is true, but Bandit-v0",
+            ),
+        ];
+        for (cfg, spec, want) in cases {
+            let e = cfg.check_with(spec).unwrap_err().to_string();
+            assert!(e.contains(want), "{e:?} should contain {want:?}");
+        }
+        assert_eq!(
+            TrainConfig {
+                use_sde: true,
+                ..ppo
+            }
+            .check_with(&pendulum),
+            Ok(())
+        );
+    }
+
+    #[test]
+    fn normalised_returns_of_one_step_batches_are_warned_about() {
+        let registry = crate::Registry::builtin();
+        let bandit = registry
+            .get("bandit")
+            .unwrap()
+            .spec(&TrainConfig::default())
+            .unwrap();
+        let cartpole = registry
+            .get("cartpole-v1")
+            .unwrap()
+            .spec(&TrainConfig::default())
+            .unwrap();
+        let reinforce = TrainConfig {
+            algo: Algo::Reinforce,
+            ..TrainConfig::default()
+        };
+        let w = reinforce.warnings(&bandit);
+        assert!(w.len() == 1 && w[0].contains("always 0"), "{w:?}");
+        assert!(reinforce.warnings(&cartpole).is_empty());
+        let batched = TrainConfig {
+            episodes_per_update: 16,
+            ..reinforce.clone()
+        };
+        assert!(batched.warnings(&bandit).is_empty());
+        let raw = TrainConfig {
+            normalize_returns: false,
+            ..reinforce
+        };
+        assert!(raw.warnings(&bandit).is_empty());
     }
 }

@@ -14,15 +14,14 @@ use burn::prelude::*;
 use burn::record::{FullPrecisionSettings, NamedMpkBytesRecorder, Recorder};
 use burn::tensor::backend::AutodiffBackend;
 use rl_core::rng::{self, Rng, RngExt};
-use rl_core::{
-    AnyEnv, Bandit, Batch, Env, EnvId, Normalizer, VecEnv, VecEnvState, normalize_in_place,
-};
+use rl_core::{Batch, EnvSpec, Normalizer, VectorEnv, normalize_in_place};
 use rl_models::{ActionBatch, ActionHead, ActorCritic, ActorCriticConfig, Evaluation, read_f32};
 use serde::{Deserialize, Serialize};
 
 use crate::actor::{Actor, head_for};
 use crate::collective::{Collective, CollectiveError};
 use crate::config::{ConfigError, Recipe, TrainConfig};
+use crate::env_source::{EnvSource, Registry};
 use crate::grad_clip::clip_global_norm;
 use crate::loss::{LossCoefs, Objective, PolicyObjective, Targets, ValueObjective, loss};
 use crate::optim::Optim;
@@ -44,8 +43,10 @@ pub enum TrainError {
     /// The configuration is invalid.
     #[error(transparent)]
     Config(#[from] ConfigError),
-    /// An environment refused a step (a bug: actions come from the policy's own space).
-    #[error("environment error: {0}")]
+    /// An environment refused a step or a reset, or broke its contract (panicked,
+    /// returned a non-finite value, an observation of the wrong length or a mask that
+    /// allows nothing); nothing it returned was learned from.
+    #[error("{0}")]
     Env(#[from] rl_core::Error),
     /// A saved learner state could not be taken or does not fit its configuration.
     #[error("learner state: {0}")]
@@ -126,14 +127,19 @@ pub struct UpdateReport {
 /// A policy-gradient learner on the autodiff backend `B`.
 pub struct Learner<B: AutodiffBackend> {
     cfg: TrainConfig,
-    env_id: EnvId,
+    /// Where the environments come from (to make a worker's, or restart them).
+    source: EnvSource,
+    /// The environments' spaces and rules, read from the environments made.
+    spec: EnvSpec,
     recipe: Recipe,
     head: ActionHead,
     obs_dim: usize,
     device: B::Device,
     model: ActorCritic<B>,
     optim: Optim<B>,
-    envs: VecEnv<AnyEnv>,
+    envs: Box<dyn VectorEnv>,
+    /// Whether resuming restarted every episode (environments that cannot be saved).
+    restarted_episodes: bool,
     /// Observation and reward normalisation (inactive unless configured).
     norm: Normalizer,
     /// Action sampling.
@@ -169,7 +175,9 @@ pub struct LearnerState {
     pub elapsed: f64,
     rng: Rng,
     shuffle_rng: Rng,
-    envs: VecEnvState<AnyEnv>,
+    /// The environments' snapshot ([`VectorEnv::snapshot`]); `None` for environments
+    /// that cannot be saved, whose episodes restart when the run resumes.
+    envs: Option<serde_bytes::ByteBuf>,
     dirty: Vec<bool>,
     /// The normalisation statistics, with `normalize_obs` or `normalize_reward`.
     #[serde(default)]
@@ -211,14 +219,6 @@ fn recorder() -> NamedMpkBytesRecorder<FullPrecisionSettings> {
     NamedMpkBytesRecorder::new()
 }
 
-/// The configuration's environment (with its bandit arms, if any); `cfg` is validated.
-fn make_env(cfg: &TrainConfig, env_id: EnvId) -> AnyEnv {
-    match (&cfg.bandit_probs, env_id) {
-        (Some(p), EnvId::Bandit) => AnyEnv::Bandit(Bandit::new(p.clone()).expect("validated")),
-        _ => env_id.make(),
-    }
-}
-
 /// The normalisation a configuration asks for, with fresh statistics (SB3's
 /// `VecNormalize` with the run's `gamma` for the returns, as rl-zoo sets it).
 pub fn fresh_normalizer(cfg: &TrainConfig, obs_dim: usize) -> Normalizer {
@@ -230,9 +230,9 @@ pub fn fresh_normalizer(cfg: &TrainConfig, obs_dim: usize) -> Normalizer {
     )
 }
 
-/// The network configuration a training configuration implies for an environment.
-pub fn model_config(cfg: &TrainConfig, env_id: EnvId) -> ActorCriticConfig {
-    let spec = env_id.make().spec();
+/// The network configuration a training configuration implies for the environment of
+/// `spec`.
+pub fn model_config(cfg: &TrainConfig, spec: &EnvSpec) -> ActorCriticConfig {
     ActorCriticConfig::new(
         spec.observation_space.flat_dim(),
         head_for(&spec.action_space),
@@ -249,7 +249,8 @@ pub fn model_config(cfg: &TrainConfig, env_id: EnvId) -> ActorCriticConfig {
 struct Parts<B: AutodiffBackend> {
     model: ActorCritic<B>,
     optim: Optim<B>,
-    envs: VecEnv<AnyEnv>,
+    envs: Box<dyn VectorEnv>,
+    restarted_episodes: bool,
     norm: Normalizer,
     rng: Rng,
     shuffle_rng: Rng,
@@ -260,30 +261,67 @@ struct Parts<B: AutodiffBackend> {
 }
 
 impl<B: AutodiffBackend> Learner<B> {
-    /// Validates `cfg` and sets up the environments, the network and the optimiser, all
-    /// seeded from `cfg.seed`.
+    /// Validates `cfg` and sets up the built-in environment it names, the network and the
+    /// optimiser, all seeded from `cfg.seed`.
     pub fn new(cfg: TrainConfig, device: B::Device) -> Result<Self, TrainError> {
-        Self::fresh(cfg, device, None)
+        let source = Registry::builtin().get(&cfg.env)?.clone();
+        Self::with_env(source, cfg, device)
     }
 
-    /// [`new`](Self::new) with a team: `cfg` is validated here.
+    /// [`new`](Self::new) on the environments `source` makes (yours, say).
+    pub fn with_env(
+        source: EnvSource,
+        cfg: TrainConfig,
+        device: B::Device,
+    ) -> Result<Self, TrainError> {
+        Self::fresh(source, cfg, device, None)
+    }
+
+    /// Validates `cfg`, reads the environment's spec from one environment the source
+    /// makes, and checks the configuration against it and against this machine's
+    /// memory; then makes `n` environments.
+    fn setup_envs(
+        source: &EnvSource,
+        cfg: &TrainConfig,
+        n: usize,
+    ) -> Result<(EnvSpec, Box<dyn VectorEnv>), TrainError> {
+        cfg.validate()?;
+        let spec = source.spec(cfg)?;
+        cfg.check_with(&spec)?;
+        crate::memory::check(cfg, &spec, crate::memory::machine_memory())?;
+        let envs = source.make(cfg, n)?;
+        if envs.spec() != &spec {
+            return Err(TrainError::Config(ConfigError(format!(
+                "env {}: its source made environments of different specs ({:?} and {:?})",
+                source.id(),
+                spec,
+                envs.spec()
+            ))));
+        }
+        Ok((spec, envs))
+    }
+
+    /// [`with_env`](Self::with_env) with a team: `cfg` is validated here.
     fn fresh(
+        source: EnvSource,
         cfg: TrainConfig,
         device: B::Device,
         team: Option<Box<dyn Collective>>,
     ) -> Result<Self, TrainError> {
-        let env_id = cfg.validate()?;
+        cfg.validate()?;
         let (rank, workers) = team::rank_of(team.as_deref());
         team::check_split(&cfg, workers)?;
         let n = cfg.n_envs / workers;
-        let mut envs = VecEnv::from_fn(n, |_| make_env(&cfg, env_id))?;
+        let (spec, mut envs) = Self::setup_envs(&source, &cfg, n)?;
         // Worker r's environments are environments r n .. (r + 1) n of one process.
-        envs.reset(rng::stream(cfg.seed, STREAM_ENVS).wrapping_add((rank * n) as u64));
+        envs.reset(Some(
+            rng::stream(cfg.seed, STREAM_ENVS).wrapping_add((rank * n) as u64),
+        ))?;
         // The first observations are folded into the statistics, as VecNormalize.reset.
-        let mut norm = fresh_normalizer(&cfg, envs.spec().observation_space.flat_dim());
+        let mut norm = fresh_normalizer(&cfg, spec.observation_space.flat_dim());
         norm.observe(envs.observations(), &mut Vec::new());
         // The same initial network on every worker.
-        let model = model_config(&cfg, env_id).init_seeded::<B>(
+        let model = model_config(&cfg, &spec).init_seeded::<B>(
             &mut rng::seeded(rng::stream(cfg.seed, STREAM_INIT)),
             &device,
         );
@@ -291,6 +329,7 @@ impl<B: AutodiffBackend> Learner<B> {
             model,
             optim: Optim::new(cfg.optimizer()),
             envs,
+            restarted_episodes: false,
             norm,
             rng: rng::seeded(team::worker_stream(cfg.seed, STREAM_ACTIONS, rank)),
             shuffle_rng: rng::seeded(team::worker_stream(cfg.seed, STREAM_MINIBATCHES, rank)),
@@ -299,32 +338,47 @@ impl<B: AutodiffBackend> Learner<B> {
             updates: 0,
             elapsed: 0.0,
         };
-        Ok(Self::assemble(cfg, env_id, parts, device, team))
+        Ok(Self::assemble(cfg, source, spec, parts, device, team))
     }
 
-    /// A learner that continues exactly where `state` was taken. Everything is checked
-    /// against the configuration first: a state that does not fit is an error, not a panic
-    /// later.
+    /// A learner that continues exactly where `state` was taken, on the built-in
+    /// environment its configuration names. Everything is checked against the
+    /// configuration first: a state that does not fit is an error, not a panic later.
     pub fn from_state(state: LearnerState, device: B::Device) -> Result<Self, TrainError> {
+        let source = Registry::builtin().get(&state.config.env)?.clone();
+        Self::from_state_with_env(source, state, device)
+    }
+
+    /// [`from_state`](Self::from_state) on the environments `source` makes. Environments
+    /// that can be saved continue exactly; others restart every episode, from a seed that
+    /// depends on the run's seed and the update (see
+    /// [`restarted_episodes`](Self::restarted_episodes)).
+    pub fn from_state_with_env(
+        source: EnvSource,
+        state: LearnerState,
+        device: B::Device,
+    ) -> Result<Self, TrainError> {
         if !state.workers.is_empty() {
             return Err(TrainError::Workers(format!(
                 "this run was trained by {} data-parallel workers: resume it with as many",
                 state.workers.len() + 1
             )));
         }
-        Self::restore(state, device, None)
+        Self::restore(source, state, device, None)
     }
 
-    /// [`from_state`](Self::from_state) with a team; `state`'s fields are this worker's.
+    /// [`from_state_with_env`](Self::from_state_with_env) with a team; `state`'s fields
+    /// are this worker's.
     fn restore(
+        source: EnvSource,
         state: LearnerState,
         device: B::Device,
         team: Option<Box<dyn Collective>>,
     ) -> Result<Self, TrainError> {
         let bad = |m: String| TrainError::State(m);
         let cfg = state.config;
-        let env_id = cfg.validate()?;
-        let (_, workers) = team::rank_of(team.as_deref());
+        cfg.validate()?;
+        let (rank, workers) = team::rank_of(team.as_deref());
         team::check_split(&cfg, workers)?;
         let n_envs = cfg.n_envs / workers;
         // Far beyond any run, and far from overflowing as a run counts on.
@@ -335,18 +389,34 @@ impl<B: AutodiffBackend> Learner<B> {
                 state.episodes, state.env_steps, state.updates
             )));
         }
-        let envs = VecEnv::from_state(state.envs).map_err(|e| bad(e.to_string()))?;
-        let want = make_env(&cfg, env_id).spec();
-        if envs.spec() != &want || envs.len() != n_envs || state.dirty.len() != n_envs {
+        let (spec, mut envs) = Self::setup_envs(&source, &cfg, n_envs)?;
+        if state.dirty.len() != n_envs {
             return Err(bad(format!(
-                "the saved environments ({} x {}) are not the configuration's ({} x {})",
-                envs.len(),
-                envs.spec().id,
-                n_envs,
-                want.id
+                "the saved rollout flags are for {} environments, the configuration's worker has {n_envs}",
+                state.dirty.len()
             )));
         }
-        let obs_dim = envs.spec().observation_space.flat_dim();
+        let mut dirty = state.dirty;
+        let restarted_episodes = match &state.envs {
+            Some(snapshot) => {
+                envs.restore(snapshot).map_err(|e| {
+                    bad(format!(
+                        "the saved environments ({}) do not restore: {e}",
+                        spec.id
+                    ))
+                })?;
+                false
+            }
+            None => {
+                // Environments that cannot be saved start new episodes, from the next
+                // seed of the run's environment stream.
+                let base = rng::stream(rng::stream(cfg.seed, STREAM_ENVS), state.updates);
+                envs.reset(Some(base.wrapping_add((rank * n_envs) as u64)))?;
+                dirty.fill(false);
+                true
+            }
+        };
+        let obs_dim = spec.observation_space.flat_dim();
         let norm = match state.normalizer {
             Some(n) if n.is_active() => {
                 if !n.training {
@@ -365,7 +435,7 @@ impl<B: AutodiffBackend> Learner<B> {
             }
             _ => fresh_normalizer(&cfg, obs_dim),
         };
-        let fresh = model_config(&cfg, env_id).init::<B>(&device);
+        let fresh = model_config(&cfg, &spec).init::<B>(&device);
         let reference = Recorder::<B>::record(&recorder(), fresh.clone().into_record(), ())
             .map_err(|e| bad(format!("cannot record the network: {e}")))?;
         rl_models::record::check_network(&state.model, &reference)
@@ -381,10 +451,11 @@ impl<B: AutodiffBackend> Learner<B> {
             model,
             optim,
             envs,
+            restarted_episodes,
             norm,
             rng: state.rng,
             shuffle_rng: state.shuffle_rng,
-            dirty: state.dirty,
+            dirty,
             counters: Counters {
                 episodes: state.episodes,
                 env_steps: state.env_steps,
@@ -392,28 +463,31 @@ impl<B: AutodiffBackend> Learner<B> {
             updates: state.updates,
             elapsed: state.elapsed,
         };
-        Ok(Self::assemble(cfg, env_id, parts, device, team))
+        Ok(Self::assemble(cfg, source, spec, parts, device, team))
     }
 
     /// The one constructor behind [`new`](Self::new) and [`from_state`](Self::from_state);
     /// `cfg` is validated.
     fn assemble(
         cfg: TrainConfig,
-        env_id: EnvId,
+        source: EnvSource,
+        spec: EnvSpec,
         p: Parts<B>,
         device: B::Device,
         team: Option<Box<dyn Collective>>,
     ) -> Self {
-        let model_cfg = model_config(&cfg, env_id);
+        let model_cfg = model_config(&cfg, &spec);
         Self {
             recipe: cfg.recipe(),
             head: model_cfg.action,
             obs_dim: model_cfg.obs_dim,
-            env_id,
+            source,
+            spec,
             device,
             model: p.model,
             optim: p.optim,
             envs: p.envs,
+            restarted_episodes: p.restarted_episodes,
             norm: p.norm,
             rng: p.rng,
             shuffle_rng: p.shuffle_rng,
@@ -454,7 +528,12 @@ impl<B: AutodiffBackend> Learner<B> {
             elapsed: self.elapsed(),
             rng: self.rng.clone(),
             shuffle_rng: self.shuffle_rng.clone(),
-            envs: self.envs.state(),
+            envs: self
+                .envs
+                .snapshot()
+                .transpose()
+                .map_err(|e| TrainError::State(format!("cannot save the environments: {e}")))?
+                .map(serde_bytes::ByteBuf::from),
             dirty: self.rollout.dirty().to_vec(),
             normalizer: self.norm.is_active().then(|| self.norm.clone()),
             model,
@@ -484,9 +563,21 @@ impl<B: AutodiffBackend> Learner<B> {
         &self.cfg
     }
 
-    /// The environment.
-    pub fn env_id(&self) -> EnvId {
-        self.env_id
+    /// The environments' spaces and rules.
+    pub fn spec(&self) -> &EnvSpec {
+        &self.spec
+    }
+
+    /// Where the environments come from.
+    pub fn source(&self) -> &EnvSource {
+        &self.source
+    }
+
+    /// Whether this learner was resumed from a state without its environments (they
+    /// cannot be saved), so every episode restarted: the network, optimiser, generators,
+    /// counters and logs continue exactly, the episodes do not.
+    pub fn restarted_episodes(&self) -> bool {
+        self.restarted_episodes
     }
 
     /// The network being trained.
@@ -544,7 +635,7 @@ impl<B: AutodiffBackend> Learner<B> {
             .with_sde_sample_freq(self.cfg.sde_sample_freq);
         let plan = self.plan();
         let episodes = self.rollout.collect(
-            &mut self.envs,
+            &mut *self.envs,
             &mut self.norm,
             &mut actor,
             &mut self.rng,

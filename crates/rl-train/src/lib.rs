@@ -12,6 +12,7 @@ pub mod checkpoint;
 pub mod collective;
 mod config;
 pub mod credit;
+mod env_source;
 pub mod grad_clip;
 #[cfg(debug_assertions)]
 #[doc(hidden)]
@@ -25,6 +26,7 @@ pub mod rollout;
 
 pub use actor::{Acting, Actor, Agent, head_for};
 pub use config::{Algo, ConfigError, Recipe, TrainConfig};
+pub use env_source::{EnvSource, Registry};
 pub use learner::{
     EpisodeRecord, Learner, LearnerState, TrainError, UpdateReport, WorkerState, fresh_normalizer,
     model_config,

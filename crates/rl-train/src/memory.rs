@@ -9,7 +9,7 @@
 //! activations of one forward and backward pass over a minibatch; and the environments.
 //! It errs on the high side; it is not a profile.
 
-use rl_core::{AnyEnv, Env, EnvId};
+use rl_core::{EnvSpec, Space};
 
 use crate::config::{ConfigError, TrainConfig};
 
@@ -46,17 +46,20 @@ pub fn human(bytes: f64) -> String {
     format!("{v:.1} {}", UNITS[unit])
 }
 
-/// The memory `cfg` needs for environment `env` (f64 arithmetic: sizes that overflow
-/// `usize` are estimated, not wrapped).
-pub fn estimate(cfg: &TrainConfig, env: EnvId) -> MemoryEstimate {
-    let spec = env.make().spec();
+/// An environment's own state, as the estimate counts it (the built-ins hold under 200
+/// bytes; an environment of its own may hold more, which the estimate cannot see).
+const ENVIRONMENT_BYTES: f64 = 512.0;
+
+/// The memory `cfg` needs for the environment of `spec` (f64 arithmetic: sizes that
+/// overflow `usize` are estimated, not wrapped).
+pub fn estimate(cfg: &TrainConfig, spec: &EnvSpec) -> MemoryEstimate {
     let f = |x: usize| x as f64;
     let obs = f(spec.observation_space.flat_dim());
-    let act = f(spec.action_space.flat_dim());
+    let act = f(spec.action_space.action_width());
     // Logits or means, and a Gaussian's log-std.
-    let (width, log_std) = match spec.action_space {
-        rl_core::Space::Discrete { n } => (f(n), 0.0),
-        _ => (act, act),
+    let (width, log_std) = match &spec.action_space {
+        Space::Box { .. } => (act, act),
+        other => (f(other.mask_width().max(other.action_width())), 0.0),
     };
     // Parameters: each trunk layer, the policy head (and log-std), the value network.
     let sizes: Vec<f64> = std::iter::once(obs)
@@ -96,8 +99,7 @@ pub fn estimate(cfg: &TrainConfig, env: EnvId) -> MemoryEstimate {
 
     // Each environment's state and its row of the vectorised buffers, and acting's
     // per-environment activations.
-    let per_env =
-        std::mem::size_of::<AnyEnv>() as f64 + 4.0 * (2.0 * obs + act + 2.0 * widths) + 256.0;
+    let per_env = ENVIRONMENT_BYTES + 4.0 * (2.0 * obs + act + 2.0 * widths) + 256.0;
     let environments = f(cfg.n_envs) * per_env;
     MemoryEstimate {
         network,
@@ -122,13 +124,13 @@ pub fn machine_memory() -> Option<(f64, f64)> {
 /// Refuses `cfg` when its estimate exceeds `available` bytes, naming both.
 pub fn check(
     cfg: &TrainConfig,
-    env: EnvId,
+    spec: &EnvSpec,
     available: Option<(f64, f64)>,
 ) -> Result<(), ConfigError> {
     let Some((available, total)) = available else {
         return Ok(());
     };
-    let e = estimate(cfg, env);
+    let e = estimate(cfg, spec);
     if e.total() <= available {
         return Ok(());
     }
@@ -152,12 +154,13 @@ mod tests {
     #[test]
     fn the_lesson_fits_and_absurd_sizes_do_not() {
         let lesson = TrainConfig::default();
-        let e = estimate(&lesson, EnvId::CartPole);
+        let cartpole = rl_core::Builtin::CartPole.vector(1).unwrap().spec().clone();
+        let e = estimate(&lesson, &cartpole);
         // 4-64-64 trunk, 2 logits, a shared value head: 4 675 parameters.
         assert_eq!(e.network, 6.0 * 4.0 * 4675.0);
         assert!(e.total() < 16e6, "{}", human(e.total()));
         let machine = Some((24e9, 25e9));
-        assert!(check(&lesson, EnvId::CartPole, machine).is_ok());
+        assert!(check(&lesson, &cartpole, machine).is_ok());
         let cases = [
             TrainConfig {
                 hidden: vec![100_000, 100_000],
@@ -179,9 +182,7 @@ mod tests {
             },
         ];
         for cfg in cases {
-            let e = check(&cfg, EnvId::CartPole, machine)
-                .unwrap_err()
-                .to_string();
+            let e = check(&cfg, &cartpole, machine).unwrap_err().to_string();
             assert!(
                 e.contains("this configuration needs about")
                     && e.contains("22.4 GiB this machine has available"),
@@ -195,7 +196,7 @@ mod tests {
                     hidden: vec![100_000; 2],
                     ..TrainConfig::default()
                 },
-                EnvId::CartPole,
+                &cartpole,
                 None
             )
             .is_ok()

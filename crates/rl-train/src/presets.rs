@@ -6,9 +6,8 @@
 //! [`resolve`] layers a configuration: the learner's defaults, its preset for the
 //! environment, a configuration file; the caller applies its flags on top.
 
-use rl_core::EnvId;
-
 use crate::config::{Algo, ConfigError, TrainConfig};
+use crate::env_source::Registry;
 
 /// The preset files, by learner.
 const FILES: [(Algo, &str); 2] = [
@@ -16,23 +15,28 @@ const FILES: [(Algo, &str); 2] = [
     (Algo::A2c, include_str!("../presets/a2c.toml")),
 ];
 
-/// The preset of `algo` for `env`, if one ships: its name (`ppo/CartPole-v1`) and values.
-pub fn preset(algo: Algo, env: EnvId) -> Option<(String, toml::Table)> {
-    let (_, text) = FILES.iter().find(|(a, _)| *a == algo)?;
-    let file: toml::Table = text.parse().expect("the shipped presets are valid TOML");
-    match file.get(env.name()) {
-        Some(toml::Value::Table(t)) => Some((format!("{}/{}", algo.name(), env.name()), t.clone())),
-        _ => None,
-    }
+/// The presets shipped for the built-in environment `env` (its Gymnasium id), by
+/// learner.
+pub(crate) fn shipped(env: &str) -> Vec<(Algo, toml::Table)> {
+    FILES
+        .iter()
+        .filter_map(|(algo, text)| {
+            let file: toml::Table = text.parse().expect("the shipped presets are valid TOML");
+            match file.get(env) {
+                Some(toml::Value::Table(t)) => Some((*algo, t.clone())),
+                _ => None,
+            }
+        })
+        .collect()
 }
 
-/// Every shipped preset's name.
-pub fn names() -> Vec<String> {
+/// Every preset's name in `registry`, `learner/Environment`.
+pub fn names(registry: &Registry) -> Vec<String> {
     let mut out = Vec::new();
-    for (algo, _) in FILES {
-        for env in EnvId::ALL {
-            if let Some((name, _)) = preset(algo, env) {
-                out.push(name);
+    for algo in Algo::ALL {
+        for source in registry.sources() {
+            if source.preset(algo).is_some() {
+                out.push(format!("{}/{}", algo.name(), source.id()));
             }
         }
     }
@@ -40,12 +44,13 @@ pub fn names() -> Vec<String> {
 }
 
 /// The configuration that `file` (a table of `[train]` keys) gives over the learner's
-/// defaults and, with `use_preset`, the preset for its (learner, environment). The
-/// learner and the environment are `algo` and `env` when given (the caller's flags),
-/// else the file's, else the lesson's (`baseline`, `CartPole-v1`). The caller applies its
-/// remaining flags to the result and validates it. An error here is the file's: a key or
-/// a value the configuration does not have.
+/// defaults and, with `use_preset`, the preset for its (learner, environment) in
+/// `registry`. The learner and the environment are `algo` and `env` when given (the
+/// caller's flags), else the file's, else the lesson's (`baseline`, `CartPole-v1`). The
+/// caller applies its remaining flags to the result and validates it. An error here is
+/// the file's: a key or a value the configuration does not have.
 pub fn resolve(
+    registry: &Registry,
     file: Option<&toml::Table>,
     algo: Option<Algo>,
     env: Option<&str>,
@@ -70,12 +75,14 @@ pub fn resolve(
     let mut table = toml::Table::try_from(TrainConfig::for_algo(algo))
         .expect("a configuration serialises to TOML");
     // An unknown environment has no preset; validation names it.
-    let preset = match env.parse::<EnvId>() {
-        Ok(id) if use_preset => preset(algo, id),
+    let preset = match registry.get(&env) {
+        Ok(source) if use_preset => source
+            .preset(algo)
+            .map(|values| (format!("{}/{}", algo.name(), source.id()), values)),
         _ => None,
     };
     if let Some((_, values)) = &preset {
-        table.extend(values.clone());
+        table.extend((*values).clone());
     }
     if let Some(f) = file {
         table.extend(f.clone());
@@ -95,30 +102,47 @@ mod tests {
 
     #[test]
     fn every_shipped_preset_resolves_to_a_valid_configuration() {
-        let names = names();
+        let registry = Registry::builtin();
+        let names = names(&registry);
         assert!(names.contains(&"ppo/CartPole-v1".to_string()), "{names:?}");
         assert!(names.contains(&"a2c/CartPole-v1".to_string()), "{names:?}");
         for algo in Algo::ALL {
-            for env in EnvId::ALL {
-                let cfg = resolve(None, Some(algo), Some(env.name()), true).unwrap();
-                assert_eq!(cfg.validate(), Ok(env), "{algo:?} on {env}");
+            for env in rl_core::Builtin::ALL {
+                let cfg = resolve(&registry, None, Some(algo), Some(env.id()), true).unwrap();
+                assert_eq!(cfg.validate(), Ok(()), "{algo:?} on {env}");
+                let spec = registry.get(env.id()).unwrap().spec(&cfg).unwrap();
+                assert_eq!(cfg.check_with(&spec), Ok(()), "{algo:?} on {env}");
             }
         }
     }
 
     #[test]
     fn layers_override_in_order_and_the_preset_is_named() {
-        let cfg = resolve(None, Some(Algo::Ppo), Some("cartpole-v1"), true).unwrap();
+        let cfg = resolve(
+            &Registry::builtin(),
+            None,
+            Some(Algo::Ppo),
+            Some("cartpole-v1"),
+            true,
+        )
+        .unwrap();
         assert_eq!(cfg.preset.as_deref(), Some("ppo/CartPole-v1"));
         assert_eq!((cfg.n_envs, cfg.gamma), (8, 0.98));
         let file: toml::Table = "gamma = 0.9\nalgo = \"ppo\"\n".parse().unwrap();
-        let cfg = resolve(Some(&file), None, Some("CartPole-v1"), true).unwrap();
+        let cfg = resolve(
+            &Registry::builtin(),
+            Some(&file),
+            None,
+            Some("CartPole-v1"),
+            true,
+        )
+        .unwrap();
         assert_eq!((cfg.algo, cfg.gamma, cfg.n_envs), (Algo::Ppo, 0.9, 8));
-        let cfg = resolve(None, Some(Algo::Ppo), None, false).unwrap();
+        let cfg = resolve(&Registry::builtin(), None, Some(Algo::Ppo), None, false).unwrap();
         assert_eq!(cfg.preset, None);
         assert_eq!(cfg, TrainConfig::for_algo(Algo::Ppo));
         // The lesson's learners have no preset: their defaults are the lesson's.
-        let cfg = resolve(None, None, None, true).unwrap();
+        let cfg = resolve(&Registry::builtin(), None, None, None, true).unwrap();
         assert_eq!(cfg, TrainConfig::default());
     }
 
@@ -132,7 +156,10 @@ mod tests {
             "episodes = -3",
         ] {
             let file: toml::Table = bad.parse().unwrap();
-            assert!(resolve(Some(&file), None, None, true).is_err(), "{bad}");
+            assert!(
+                resolve(&Registry::builtin(), Some(&file), None, None, true).is_err(),
+                "{bad}"
+            );
         }
     }
 }

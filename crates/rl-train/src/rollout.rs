@@ -14,7 +14,7 @@
 
 use burn::prelude::Backend;
 use rl_core::rng::Rng;
-use rl_core::{Actions, AnyEnv, Normalizer, VecEnv};
+use rl_core::{Actions, Normalizer, VectorEnv};
 
 use crate::actor::Actor;
 use crate::learner::{EpisodeRecord, TrainError};
@@ -156,7 +156,7 @@ impl Rollout {
     #[allow(clippy::too_many_arguments)]
     pub fn collect<B: Backend>(
         &mut self,
-        envs: &mut VecEnv<AnyEnv>,
+        envs: &mut dyn VectorEnv,
         norm: &mut Normalizer,
         actor: &mut Actor<B>,
         rng: &mut Rng,
@@ -164,7 +164,7 @@ impl Rollout {
         plan: Plan,
         counters: &mut Counters,
     ) -> Result<Vec<EpisodeRecord>, TrainError> {
-        let n = envs.len();
+        let n = envs.num_envs();
         let d = self.obs_dim;
         for (i, seg) in self.segments.iter_mut().enumerate() {
             seg.clear();

@@ -568,7 +568,7 @@ fn cases() -> Vec<Case> {
             "train --resume {run}",
             |d| edit(&ckpt(d), |b| b[8..12].copy_from_slice(&99u32.to_le_bytes())),
             2,
-            "format version 99; this rl reads version 2",
+            "format version 99; this rl reads version 3",
         ),
         with(
             "train --resume {run}",

@@ -28,7 +28,9 @@
 use std::f64::consts::PI;
 use std::hint::black_box;
 
-use crate::env::{Action, Env, EnvSpec, EpisodeClock, Step, check_state, discrete_action};
+use crate::env::{
+    Action, Env, EnvSpec, EpisodeClock, InternalState, Step, check_state, discrete_action,
+};
 use crate::error::Result;
 use crate::render::{self, Frame};
 use crate::rng::{self, Rng};
@@ -147,12 +149,14 @@ impl Acrobot {
 impl Env for Acrobot {
     fn spec(&self) -> EnvSpec {
         let high = [1.0, 1.0, 1.0, 1.0, MAX_VEL_1 as f32, MAX_VEL_2 as f32];
-        EnvSpec {
-            id: "Acrobot-v1",
-            observation_space: Space::boxed(high.map(|h| -h).to_vec(), high.to_vec()),
-            action_space: Space::Discrete { n: 3 },
-            max_episode_steps: self.clock.limit(),
-        }
+        EnvSpec::new(
+            "Acrobot-v1",
+            Space::boxed(high.map(|h| -h).to_vec(), high.to_vec()),
+            Space::Discrete { n: 3 },
+        )
+        .with_time_limit(self.clock.limit())
+        .with_reward_threshold(-100.0)
+        .with_render_fps(15)
     }
 
     fn reset(&mut self, seed: Option<u64>) -> &[f32] {
@@ -193,6 +197,16 @@ impl Env for Acrobot {
         })
     }
 
+    fn render(&self) -> Option<Frame> {
+        // Gymnasium holds the state as float32 from a reset until the first step; a
+        // state set by hand with values float32 cannot hold is float64.
+        let held_as_f32 =
+            self.clock.elapsed() == 0 && self.state.iter().all(|&v| f64::from(v as f32) == v);
+        Some(render::acrobot(self.state[0], self.state[1], held_as_f32))
+    }
+}
+
+impl InternalState for Acrobot {
     fn state(&self) -> Vec<f64> {
         self.state.to_vec()
     }
@@ -203,14 +217,6 @@ impl Env for Acrobot {
         self.clock.start();
         self.observe();
         Ok(&self.obs)
-    }
-
-    fn render(&self) -> Option<Frame> {
-        // Gymnasium holds the state as float32 from a reset until the first step; a
-        // state set by hand with values float32 cannot hold is float64.
-        let held_as_f32 =
-            self.clock.elapsed() == 0 && self.state.iter().all(|&v| f64::from(v as f32) == v);
-        Some(render::acrobot(self.state[0], self.state[1], held_as_f32))
     }
 }
 

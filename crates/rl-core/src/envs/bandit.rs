@@ -19,7 +19,9 @@
 //! ## Episode end
 //! Every episode is one pull, so every step is `terminated`.
 
-use crate::env::{Action, Env, EnvSpec, EpisodeClock, Step, check_state, discrete_action};
+use crate::env::{
+    Action, Env, EnvSpec, EpisodeClock, InternalState, Step, check_state, discrete_action,
+};
 use crate::error::{Error, Result};
 use crate::render::{self, Frame};
 use crate::rng::{self, Rng, RngExt};
@@ -76,22 +78,22 @@ impl Bandit {
         &self.probs
     }
 
-    /// The frame with the policy's probability of each arm drawn as a bar.
-    pub fn render_with_policy(&self, policy: Option<&[f32]>) -> Frame {
+    fn draw(&self, policy: Option<&[f32]>) -> Frame {
         render::bandit(&self.probs, policy, self.last_pull)
     }
 }
 
 impl Env for Bandit {
     fn spec(&self) -> EnvSpec {
-        EnvSpec {
-            id: "Bandit-v0",
-            observation_space: Space::boxed(vec![0.0], vec![0.0]),
-            action_space: Space::Discrete {
+        EnvSpec::new(
+            "Bandit-v0",
+            Space::boxed(vec![0.0], vec![0.0]),
+            Space::Discrete {
                 n: self.probs.len(),
             },
-            max_episode_steps: None,
-        }
+        )
+        .with_single_step()
+        .with_render_fps(2)
     }
 
     fn reset(&mut self, seed: Option<u64>) -> &[f32] {
@@ -121,6 +123,19 @@ impl Env for Bandit {
         })
     }
 
+    /// The arms' payout probabilities and the last pull (see [`render::bandit`]); the
+    /// policy's bars are drawn by whoever holds the policy (`rl render`).
+    fn render(&self) -> Option<Frame> {
+        Some(self.draw(None))
+    }
+
+    /// The frame with the policy's probability of each arm drawn as a bar.
+    fn render_with_policy(&self, policy: Option<&[f32]>) -> Option<Frame> {
+        Some(self.draw(policy))
+    }
+}
+
+impl InternalState for Bandit {
     /// A bandit has no state: an empty vector.
     fn state(&self) -> Vec<f64> {
         Vec::new()
@@ -131,12 +146,6 @@ impl Env for Bandit {
         self.clock.start();
         self.last_pull = None;
         Ok(&self.obs)
-    }
-
-    /// The arms' payout probabilities and the last pull (see [`render::bandit`]); the
-    /// policy's bars are drawn by whoever holds the policy (`rl render`).
-    fn render(&self) -> Option<Frame> {
-        Some(self.render_with_policy(None))
     }
 }
 

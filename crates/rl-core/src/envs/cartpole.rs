@@ -23,7 +23,9 @@
 //! ## Episode end
 //! Terminated when |x| > 2.4 or |theta| > 12 degrees (strict); truncated at 500 steps.
 
-use crate::env::{Action, Env, EnvSpec, EpisodeClock, Step, check_state, discrete_action};
+use crate::env::{
+    Action, Env, EnvSpec, EpisodeClock, InternalState, Step, check_state, discrete_action,
+};
 use crate::error::Result;
 use crate::render::{self, Frame};
 use crate::rng::{self, Rng};
@@ -83,12 +85,14 @@ impl Env for CartPole {
             (THETA_THRESHOLD_RADIANS * 2.0) as f32,
             f32::INFINITY,
         ];
-        EnvSpec {
-            id: "CartPole-v1",
-            observation_space: Space::boxed(high.map(|h| -h).to_vec(), high.to_vec()),
-            action_space: Space::Discrete { n: 2 },
-            max_episode_steps: self.clock.limit(),
-        }
+        EnvSpec::new(
+            "CartPole-v1",
+            Space::boxed(high.map(|h| -h).to_vec(), high.to_vec()),
+            Space::Discrete { n: 2 },
+        )
+        .with_time_limit(self.clock.limit())
+        .with_reward_threshold(475.0)
+        .with_render_fps(50)
     }
 
     fn reset(&mut self, seed: Option<u64>) -> &[f32] {
@@ -137,6 +141,12 @@ impl Env for CartPole {
         })
     }
 
+    fn render(&self) -> Option<Frame> {
+        Some(render::cartpole(self.state[0], self.state[2]))
+    }
+}
+
+impl InternalState for CartPole {
     fn state(&self) -> Vec<f64> {
         self.state.to_vec()
     }
@@ -147,10 +157,6 @@ impl Env for CartPole {
         self.clock.start();
         self.observe();
         Ok(&self.obs)
-    }
-
-    fn render(&self) -> Option<Frame> {
-        Some(render::cartpole(self.state[0], self.state[2]))
     }
 }
 

@@ -1,4 +1,4 @@
-//! The environments, and a registry that makes them by name.
+//! The environments, and the list of them by Gymnasium id.
 
 pub(crate) mod acrobot;
 mod bandit;
@@ -8,7 +8,6 @@ mod mountain_car_continuous;
 mod pendulum;
 
 use std::fmt;
-use std::str::FromStr;
 
 pub use acrobot::Acrobot;
 pub use bandit::{Bandit, DEFAULT_PROBS as BANDIT_DEFAULT_PROBS};
@@ -17,13 +16,16 @@ pub use mountain_car::MountainCar;
 pub use mountain_car_continuous::MountainCarContinuous;
 pub use pendulum::Pendulum;
 
-use crate::env::{Action, Env, EnvSpec, Step};
-use crate::error::{Error, ErrorKind, Result};
-use crate::render::Frame;
+use crate::env::{Env, InternalState};
+use crate::error::Result;
+use crate::vec_env::VecEnv;
+use crate::vector::VectorEnv;
 
-/// The environments this crate provides, by Gymnasium id.
+/// The environments this crate provides, by Gymnasium id. rl-train's registry names them
+/// to the learners and `rl`; everything else reaches an environment through
+/// [`VectorEnv`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum EnvId {
+pub enum Builtin {
     /// [`Bandit`] with the lesson's arms `[0.2, 0.8, 0.5]`.
     Bandit,
     /// [`CartPole`].
@@ -38,135 +40,73 @@ pub enum EnvId {
     Pendulum,
 }
 
-impl EnvId {
+impl Builtin {
     /// Every environment, in the order `rl envs` lists them.
-    pub const ALL: [EnvId; 6] = [
-        EnvId::Bandit,
-        EnvId::CartPole,
-        EnvId::Acrobot,
-        EnvId::MountainCar,
-        EnvId::MountainCarContinuous,
-        EnvId::Pendulum,
+    pub const ALL: [Builtin; 6] = [
+        Builtin::Bandit,
+        Builtin::CartPole,
+        Builtin::Acrobot,
+        Builtin::MountainCar,
+        Builtin::MountainCarContinuous,
+        Builtin::Pendulum,
     ];
 
     /// Gymnasium's id.
-    pub fn name(self) -> &'static str {
+    pub fn id(self) -> &'static str {
         match self {
-            EnvId::Bandit => "Bandit-v0",
-            EnvId::CartPole => "CartPole-v1",
-            EnvId::Acrobot => "Acrobot-v1",
-            EnvId::MountainCar => "MountainCar-v0",
-            EnvId::MountainCarContinuous => "MountainCarContinuous-v0",
-            EnvId::Pendulum => "Pendulum-v1",
+            Builtin::Bandit => "Bandit-v0",
+            Builtin::CartPole => "CartPole-v1",
+            Builtin::Acrobot => "Acrobot-v1",
+            Builtin::MountainCar => "MountainCar-v0",
+            Builtin::MountainCarContinuous => "MountainCarContinuous-v0",
+            Builtin::Pendulum => "Pendulum-v1",
         }
     }
 
-    /// Gymnasium's `reward_threshold`, the average return over 100 episodes at which the
-    /// task counts as solved; Pendulum-v1 registers none, and the bandit is ours.
-    pub fn reward_threshold(self) -> Option<f64> {
+    /// The environment with this id, case-insensitively (`cartpole-v1` works; `bandit`
+    /// also names the bandit).
+    pub fn from_id(id: &str) -> Option<Self> {
+        let wanted = id.trim().to_ascii_lowercase();
+        Builtin::ALL.into_iter().find(|b| {
+            b.id().to_ascii_lowercase() == wanted || (wanted == "bandit" && *b == Builtin::Bandit)
+        })
+    }
+
+    /// A fresh, unseeded instance, with its internal state exposed.
+    pub fn make(self) -> Box<dyn InternalState + Send> {
         match self {
-            EnvId::CartPole => Some(475.0),
-            EnvId::Acrobot => Some(-100.0),
-            EnvId::MountainCar => Some(-110.0),
-            EnvId::MountainCarContinuous => Some(90.0),
-            EnvId::Pendulum | EnvId::Bandit => None,
+            Builtin::Bandit => Box::new(Bandit::default()),
+            Builtin::CartPole => Box::new(CartPole::new()),
+            Builtin::Acrobot => Box::new(Acrobot::new()),
+            Builtin::MountainCar => Box::new(MountainCar::new()),
+            Builtin::MountainCarContinuous => Box::new(MountainCarContinuous::new()),
+            Builtin::Pendulum => Box::new(Pendulum::new()),
         }
     }
 
-    /// A fresh, unseeded instance.
-    pub fn make(self) -> AnyEnv {
+    /// `n` instances stepped together, each of its own concrete type (no dispatch per
+    /// environment), with snapshots (a learner resumes exactly).
+    pub fn vector(self, n: usize) -> Result<Box<dyn VectorEnv>> {
+        fn of<E>(n: usize, make: impl FnMut(usize) -> E) -> Result<Box<dyn VectorEnv>>
+        where
+            E: Env + Clone + Send + serde::Serialize + serde::de::DeserializeOwned + 'static,
+        {
+            Ok(Box::new(VecEnv::from_fn(n, make)?.resumable()))
+        }
         match self {
-            EnvId::Bandit => AnyEnv::Bandit(Bandit::default()),
-            EnvId::CartPole => AnyEnv::CartPole(CartPole::new()),
-            EnvId::Acrobot => AnyEnv::Acrobot(Acrobot::new()),
-            EnvId::MountainCar => AnyEnv::MountainCar(MountainCar::new()),
-            EnvId::MountainCarContinuous => {
-                AnyEnv::MountainCarContinuous(MountainCarContinuous::new())
-            }
-            EnvId::Pendulum => AnyEnv::Pendulum(Pendulum::new()),
+            Builtin::Bandit => of(n, |_| Bandit::default()),
+            Builtin::CartPole => of(n, |_| CartPole::new()),
+            Builtin::Acrobot => of(n, |_| Acrobot::new()),
+            Builtin::MountainCar => of(n, |_| MountainCar::new()),
+            Builtin::MountainCarContinuous => of(n, |_| MountainCarContinuous::new()),
+            Builtin::Pendulum => of(n, |_| Pendulum::new()),
         }
     }
 }
 
-impl fmt::Display for EnvId {
+impl fmt::Display for Builtin {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-impl FromStr for EnvId {
-    type Err = Error;
-
-    /// Gymnasium's id, case-insensitively (`cartpole-v1` works); `bandit` also names the
-    /// bandit.
-    fn from_str(s: &str) -> Result<Self> {
-        let wanted = s.trim().to_ascii_lowercase();
-        EnvId::ALL
-            .into_iter()
-            .find(|id| {
-                id.name().to_ascii_lowercase() == wanted
-                    || (wanted == "bandit" && *id == EnvId::Bandit)
-            })
-            .ok_or_else(|| {
-                let valid: Vec<_> = EnvId::ALL.iter().map(|id| id.name()).collect();
-                Error::new(ErrorKind::Unknown(format!(
-                    "unknown environment {s:?}: valid ones are {}",
-                    valid.join(", ")
-                )))
-            })
-    }
-}
-
-/// Any of the environments, dispatched by a `match` (cheaper than a trait object and
-/// `Clone`). Learners that pick the environment at run time step a `VecEnv<AnyEnv>`.
-#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
-#[allow(missing_docs)]
-pub enum AnyEnv {
-    Bandit(Bandit),
-    CartPole(CartPole),
-    Acrobot(Acrobot),
-    MountainCar(MountainCar),
-    MountainCarContinuous(MountainCarContinuous),
-    Pendulum(Pendulum),
-}
-
-macro_rules! dispatch {
-    ($self:expr, $e:ident => $body:expr) => {
-        match $self {
-            AnyEnv::Bandit($e) => $body,
-            AnyEnv::CartPole($e) => $body,
-            AnyEnv::Acrobot($e) => $body,
-            AnyEnv::MountainCar($e) => $body,
-            AnyEnv::MountainCarContinuous($e) => $body,
-            AnyEnv::Pendulum($e) => $body,
-        }
-    };
-}
-
-impl Env for AnyEnv {
-    fn spec(&self) -> EnvSpec {
-        dispatch!(self, e => e.spec())
-    }
-
-    fn reset(&mut self, seed: Option<u64>) -> &[f32] {
-        dispatch!(self, e => e.reset(seed))
-    }
-
-    #[inline]
-    fn step(&mut self, action: Action<'_>) -> Result<Step<'_>> {
-        dispatch!(self, e => e.step(action))
-    }
-
-    fn state(&self) -> Vec<f64> {
-        dispatch!(self, e => e.state())
-    }
-
-    fn set_state(&mut self, state: &[f64]) -> Result<&[f32]> {
-        dispatch!(self, e => e.set_state(state))
-    }
-
-    fn render(&self) -> Option<Frame> {
-        dispatch!(self, e => e.render())
+        f.write_str(self.id())
     }
 }
 
@@ -175,25 +115,37 @@ mod tests {
     use super::*;
 
     #[test]
-    fn ids_round_trip_and_unknown_names_list_the_valid_ones() {
-        for id in EnvId::ALL {
-            assert_eq!(id.name().parse::<EnvId>().unwrap(), id);
-            assert_eq!(id.make().spec().id, id.name());
+    fn ids_round_trip_and_match_the_environments() {
+        for b in Builtin::ALL {
+            assert_eq!(Builtin::from_id(b.id()), Some(b));
+            assert_eq!(b.make().spec().id, b.id());
+            assert_eq!(b.vector(2).unwrap().spec().id, b.id());
         }
-        assert_eq!("cartpole-v1".parse::<EnvId>().unwrap(), EnvId::CartPole);
-        let e = "CartPole-v0".parse::<EnvId>().unwrap_err();
-        assert!(e.to_string().contains("CartPole-v0") && e.to_string().contains("Pendulum-v1"));
+        assert_eq!(Builtin::from_id("cartpole-v1"), Some(Builtin::CartPole));
+        assert_eq!(Builtin::from_id("bandit"), Some(Builtin::Bandit));
+        assert_eq!(Builtin::from_id("CartPole-v0"), None);
     }
 
     #[test]
-    fn time_limits_are_gymnasiums() {
-        let limits: Vec<_> = EnvId::ALL
-            .iter()
-            .map(|id| id.make().spec().max_episode_steps)
-            .collect();
+    fn time_limits_and_thresholds_are_gymnasiums() {
+        let specs: Vec<_> = Builtin::ALL.iter().map(|b| b.make().spec()).collect();
+        let limits: Vec<_> = specs.iter().map(|s| s.max_episode_steps).collect();
         assert_eq!(
             limits,
             [None, Some(500), Some(500), Some(200), Some(999), Some(200)]
         );
+        let thresholds: Vec<_> = specs.iter().map(|s| s.reward_threshold).collect();
+        assert_eq!(
+            thresholds,
+            [
+                None,
+                Some(475.0),
+                Some(-100.0),
+                Some(-110.0),
+                Some(90.0),
+                None
+            ]
+        );
+        assert!(specs[0].single_step && !specs[1].single_step);
     }
 }

@@ -20,7 +20,9 @@
 //! ## Episode end
 //! Terminated when position >= 0.5 and velocity >= 0; truncated at 200 steps.
 
-use crate::env::{Action, Env, EnvSpec, EpisodeClock, Step, check_state, discrete_action};
+use crate::env::{
+    Action, Env, EnvSpec, EpisodeClock, InternalState, Step, check_state, discrete_action,
+};
 use crate::error::Result;
 use crate::render::{self, Frame};
 use crate::rng::{self, Rng};
@@ -68,15 +70,17 @@ impl MountainCar {
 
 impl Env for MountainCar {
     fn spec(&self) -> EnvSpec {
-        EnvSpec {
-            id: "MountainCar-v0",
-            observation_space: Space::boxed(
+        EnvSpec::new(
+            "MountainCar-v0",
+            Space::boxed(
                 vec![MIN_POSITION as f32, -MAX_SPEED as f32],
                 vec![MAX_POSITION as f32, MAX_SPEED as f32],
             ),
-            action_space: Space::Discrete { n: 3 },
-            max_episode_steps: self.clock.limit(),
-        }
+            Space::Discrete { n: 3 },
+        )
+        .with_time_limit(self.clock.limit())
+        .with_reward_threshold(-110.0)
+        .with_render_fps(30)
     }
 
     fn reset(&mut self, seed: Option<u64>) -> &[f32] {
@@ -114,6 +118,12 @@ impl Env for MountainCar {
         })
     }
 
+    fn render(&self) -> Option<Frame> {
+        Some(render::mountain_car(self.state[0], GOAL_POSITION, false))
+    }
+}
+
+impl InternalState for MountainCar {
     fn state(&self) -> Vec<f64> {
         self.state.to_vec()
     }
@@ -124,9 +134,5 @@ impl Env for MountainCar {
         self.clock.start();
         self.observe();
         Ok(&self.obs)
-    }
-
-    fn render(&self) -> Option<Frame> {
-        Some(render::mountain_car(self.state[0], GOAL_POSITION, false))
     }
 }

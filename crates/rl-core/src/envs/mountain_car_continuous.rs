@@ -31,7 +31,9 @@
 
 use std::hint::black_box;
 
-use crate::env::{Action, Env, EnvSpec, EpisodeClock, Step, check_state, scalar_action};
+use crate::env::{
+    Action, Env, EnvSpec, EpisodeClock, InternalState, Step, check_state, scalar_action,
+};
 use crate::error::Result;
 use crate::render::{self, Frame};
 use crate::rng::{self, Rng};
@@ -130,15 +132,17 @@ impl MountainCarContinuous {
 
 impl Env for MountainCarContinuous {
     fn spec(&self) -> EnvSpec {
-        EnvSpec {
-            id: "MountainCarContinuous-v0",
-            observation_space: Space::boxed(
+        EnvSpec::new(
+            "MountainCarContinuous-v0",
+            Space::boxed(
                 vec![MIN_POSITION as f32, -MAX_SPEED as f32],
                 vec![MAX_POSITION as f32, MAX_SPEED as f32],
             ),
-            action_space: Space::boxed(vec![MIN_ACTION as f32], vec![MAX_ACTION as f32]),
-            max_episode_steps: self.clock.limit(),
-        }
+            Space::boxed(vec![MIN_ACTION as f32], vec![MAX_ACTION as f32]),
+        )
+        .with_time_limit(self.clock.limit())
+        .with_reward_threshold(90.0)
+        .with_render_fps(30)
     }
 
     fn reset(&mut self, seed: Option<u64>) -> &[f32] {
@@ -215,6 +219,17 @@ impl Env for MountainCarContinuous {
         })
     }
 
+    fn render(&self) -> Option<Frame> {
+        let held_as_f32 = matches!(self.position, Num::F32(_));
+        Some(render::mountain_car(
+            self.position.value(),
+            GOAL_POSITION,
+            held_as_f32,
+        ))
+    }
+}
+
+impl InternalState for MountainCarContinuous {
     fn state(&self) -> Vec<f64> {
         vec![self.position.value(), self.velocity.value()]
     }
@@ -227,15 +242,6 @@ impl Env for MountainCarContinuous {
         self.clock.start();
         self.observe();
         Ok(&self.obs)
-    }
-
-    fn render(&self) -> Option<Frame> {
-        let held_as_f32 = matches!(self.position, Num::F32(_));
-        Some(render::mountain_car(
-            self.position.value(),
-            GOAL_POSITION,
-            held_as_f32,
-        ))
     }
 }
 

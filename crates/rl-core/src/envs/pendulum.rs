@@ -24,7 +24,9 @@
 
 use std::f64::consts::PI;
 
-use crate::env::{Action, Env, EnvSpec, EpisodeClock, Step, check_state, scalar_action};
+use crate::env::{
+    Action, Env, EnvSpec, EpisodeClock, InternalState, Step, check_state, scalar_action,
+};
 use crate::envs::acrobot::pow2;
 use crate::error::Result;
 use crate::render::{self, Frame};
@@ -84,12 +86,13 @@ impl Pendulum {
 impl Env for Pendulum {
     fn spec(&self) -> EnvSpec {
         let high = vec![1.0, 1.0, MAX_SPEED as f32];
-        EnvSpec {
-            id: "Pendulum-v1",
-            observation_space: Space::boxed(high.iter().map(|h| -h).collect(), high),
-            action_space: Space::boxed(vec![-MAX_TORQUE as f32], vec![MAX_TORQUE as f32]),
-            max_episode_steps: self.clock.limit(),
-        }
+        EnvSpec::new(
+            "Pendulum-v1",
+            Space::boxed(high.iter().map(|h| -h).collect(), high),
+            Space::boxed(vec![-MAX_TORQUE as f32], vec![MAX_TORQUE as f32]),
+        )
+        .with_time_limit(self.clock.limit())
+        .with_render_fps(30)
     }
 
     fn reset(&mut self, seed: Option<u64>) -> &[f32] {
@@ -128,6 +131,12 @@ impl Env for Pendulum {
         })
     }
 
+    fn render(&self) -> Option<Frame> {
+        Some(render::pendulum(self.state[0], self.last_u))
+    }
+}
+
+impl InternalState for Pendulum {
     fn state(&self) -> Vec<f64> {
         self.state.to_vec()
     }
@@ -139,10 +148,6 @@ impl Env for Pendulum {
         self.last_u = None;
         self.observe();
         Ok(&self.obs)
-    }
-
-    fn render(&self) -> Option<Frame> {
-        Some(render::pendulum(self.state[0], self.last_u))
     }
 }
 

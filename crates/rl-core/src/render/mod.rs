@@ -53,18 +53,6 @@ impl Frame {
     }
 }
 
-/// Frames per second Gymnasium's `metadata["render_fps"]` gives each environment (the
-/// bandit's is ours).
-pub fn fps(env: crate::EnvId) -> u32 {
-    use crate::EnvId;
-    match env {
-        EnvId::CartPole => 50,
-        EnvId::Acrobot => 15,
-        EnvId::MountainCar | EnvId::MountainCarContinuous | EnvId::Pendulum => 30,
-        EnvId::Bandit => 2,
-    }
-}
-
 const BLACK: Rgb = [0, 0, 0];
 
 /// CartPole-v1 (600 × 400) at cart position `x` and pole angle `theta`.

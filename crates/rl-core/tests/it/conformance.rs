@@ -8,7 +8,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use rl_core::{Action, Env, EnvId};
+use rl_core::{Action, Builtin, Env, InternalState};
 use serde_json::Value;
 
 fn trace_files() -> Vec<PathBuf> {
@@ -40,7 +40,7 @@ fn f64s(v: &Value) -> Vec<f64> {
 }
 
 /// Replays one case; returns its number of steps or a description of the first mismatch.
-fn replay(env: &mut impl Env, case: &Value) -> Result<usize, String> {
+fn replay(env: &mut dyn InternalState, case: &Value) -> Result<usize, String> {
     let mismatch = |t: usize, what: &str, got: String, want: String| {
         format!("step {t}: {what} {got} != {want}")
     };
@@ -160,15 +160,14 @@ fn gymnasium_traces_replay_bit_for_bit() {
         let file: Value =
             serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
         let env_id = file["env_id"].as_str().expect("env_id");
-        let id: EnvId = env_id
-            .parse()
-            .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        let id = Builtin::from_id(env_id)
+            .unwrap_or_else(|| panic!("{}: no environment {env_id}", path.display()));
         let limit = file["max_episode_steps"].as_u64().map(|l| l as usize);
         for case in file["cases"].as_array().expect("cases") {
             let mut env = id.make();
             assert_eq!(env.spec().max_episode_steps, limit, "{env_id}: time limit");
             let name = case["name"].as_str().unwrap_or("?");
-            match replay(&mut env, case) {
+            match replay(&mut *env, case) {
                 Ok(steps) => {
                     let e = passed.entry(env_id.to_string()).or_default();
                     e.0 += 1;

@@ -11,7 +11,7 @@
 use std::path::{Path, PathBuf};
 
 use rl_core::render::{self, Frame};
-use rl_core::{Action, Env, EnvId};
+use rl_core::{Action, Builtin, Env};
 
 #[derive(serde::Deserialize)]
 struct Golden {
@@ -176,11 +176,11 @@ fn every_golden_frame_is_redrawn_from_its_recorded_state() {
 }
 
 /// The action rules the golden frames were recorded with (`frames.json`).
-fn action_rule(env: EnvId, t: usize) -> Result<usize, f32> {
+fn action_rule(env: Builtin, t: usize) -> Result<usize, f32> {
     match env {
-        EnvId::CartPole => Ok(t % 2),
-        EnvId::Acrobot => Ok(if (t / 5).is_multiple_of(2) { 2 } else { 0 }),
-        EnvId::MountainCar => Ok(if (t / 10).is_multiple_of(2) { 0 } else { 2 }),
+        Builtin::CartPole => Ok(t % 2),
+        Builtin::Acrobot => Ok(if (t / 5).is_multiple_of(2) { 2 } else { 0 }),
+        Builtin::MountainCar => Ok(if (t / 10).is_multiple_of(2) { 0 } else { 2 }),
         _ => Err(if (t / 3).is_multiple_of(2) { 0.7 } else { -1.3 }),
     }
 }
@@ -194,7 +194,7 @@ fn playing_the_recorded_actions_draws_the_golden_frames() {
     let recs = goldens();
     let mut failures = Vec::new();
     for rec in recs.clone() {
-        let id: EnvId = rec.env.parse().unwrap();
+        let id = Builtin::from_id(&rec.env).unwrap();
         let start = recs
             .iter()
             .find(|r| r.env == rec.env && r.seed == rec.seed && r.steps_taken == 0)
@@ -210,7 +210,7 @@ fn playing_the_recorded_actions_draws_the_golden_frames() {
             };
             env.step(action).unwrap();
         }
-        if matches!(id, EnvId::MountainCarContinuous | EnvId::Pendulum) {
+        if matches!(id, Builtin::MountainCarContinuous | Builtin::Pendulum) {
             // Gymnasium stepped these with float32 action arrays, so some products with
             // the action were float32 there; ours behave as given float64 arrays (see
             // `Action::Continuous`). The states drift by a few ulps, far below a pixel.
@@ -252,7 +252,7 @@ fn the_comparison_rule_rejects_a_mirrored_arrow_and_a_shifted_state() {
 
 #[test]
 fn the_bandit_draws_its_arms_the_policy_and_the_pull() {
-    let mut env = EnvId::Bandit.make();
+    let mut env = Builtin::Bandit.make();
     env.reset(Some(3));
     let before = env.render().unwrap();
     assert_eq!((before.width(), before.height()), (600, 400));

@@ -12,13 +12,13 @@ use burn::optim::GradientsParams;
 use burn::prelude::*;
 use burn::tensor::backend::AutodiffBackend;
 use rl_core::rng::{self, Rng};
-use rl_core::{AnyEnv, VecEnvState};
 use rl_models::read_f32;
 use serde::{Deserialize, Serialize};
 
 use super::{EpisodeRecord, Learner, LearnerState, TrainError};
 use crate::collective::{self, Collective, CollectiveError, f32s_to_u64, gather_f32, u64_to_f32s};
 use crate::config::TrainConfig;
+use crate::env_source::Registry;
 use crate::rollout::Counters;
 
 /// What a data-parallel worker after the first holds of its own: its generators and
@@ -27,7 +27,7 @@ use crate::rollout::Counters;
 pub struct WorkerState {
     rng: Rng,
     shuffle_rng: Rng,
-    envs: VecEnvState<AnyEnv>,
+    envs: Option<serde_bytes::ByteBuf>,
     dirty: Vec<bool>,
 }
 
@@ -142,20 +142,25 @@ impl<B: AutodiffBackend> ModuleVisitor<B> for Values<B> {
 
 impl<B: AutodiffBackend> Learner<B> {
     /// A fresh worker of a data-parallel run with `cfg`'s `n_envs` environments in all
-    /// (each worker steps `n_envs / workers`): worker r's environments are seeded as
-    /// environments `r n .. (r + 1) n` of one process with every environment, and every
-    /// worker starts from the same network. Every worker must be given the same `cfg`.
+    /// (each worker steps `n_envs / workers`), from `registry`'s source for `cfg.env`:
+    /// worker r's environments are seeded as environments `r n .. (r + 1) n` of one
+    /// process with every environment, and every worker starts from the same network.
+    /// Every worker must be given the same `cfg`.
     pub fn new_worker(
+        registry: &Registry,
         cfg: TrainConfig,
         device: B::Device,
         team: Box<dyn Collective>,
     ) -> Result<Self, TrainError> {
-        Self::fresh(cfg, device, Some(team))
+        let source = registry.get(&cfg.env)?.clone();
+        Self::fresh(source, cfg, device, Some(team))
     }
 
     /// A worker of a data-parallel run continuing from rank 0's `state` (read on rank 0
-    /// only: it is sent to the others), with as many workers as the run was trained by.
+    /// only: it is sent to the others, which learn the environment from it), with as many
+    /// workers as the run was trained by.
     pub fn resume_worker(
+        registry: &Registry,
         state: Option<LearnerState>,
         device: B::Device,
         mut team: Box<dyn Collective>,
@@ -184,7 +189,8 @@ impl<B: AutodiffBackend> Learner<B> {
             state.dirty = own.dirty;
         }
         state.workers.clear();
-        Self::restore(state, device, Some(team))
+        let source = registry.get(&state.config.env)?.clone();
+        Self::restore(source, state, device, Some(team))
     }
 
     /// This worker's rank and the number of workers: `(0, 1)` alone.
@@ -233,7 +239,7 @@ impl<B: AutodiffBackend> Learner<B> {
         local: Vec<EpisodeRecord>,
     ) -> Result<Vec<EpisodeRecord>, TrainError> {
         let steps = self.counters.env_steps - before.env_steps;
-        let n = self.envs.len() as u64;
+        let n = self.envs.num_envs() as u64;
         let w = self.team().workers() as u64;
         let mut mine = Vec::with_capacity(local.len() * 12);
         for e in &local {

@@ -4,7 +4,7 @@
 use rl_models::backend::{TrainBackend as B, device};
 use rl_train::collective::Collective;
 use rl_train::collective::threads::team;
-use rl_train::{Algo, Learner, LearnerState, TrainConfig, TrainError, UpdateReport};
+use rl_train::{Algo, Learner, LearnerState, Registry, TrainConfig, TrainError, UpdateReport};
 
 fn ppo() -> TrainConfig {
     TrainConfig {
@@ -69,7 +69,10 @@ fn train(mut l: Learner<B>, updates: usize) -> Seen {
 #[test]
 fn workers_hold_the_same_weights_and_report_the_whole_run() {
     let out = on_workers(2, |c| {
-        train(Learner::new_worker(ppo(), device(), c).unwrap(), 3)
+        train(
+            Learner::new_worker(&Registry::builtin(), ppo(), device(), c).unwrap(),
+            3,
+        )
     });
     let (_, first, _) = &out[0];
     for (_, seen, _) in &out {
@@ -93,7 +96,7 @@ fn workers_hold_the_same_weights_and_report_the_whole_run() {
 #[test]
 fn episodes_are_gathered_in_the_order_one_process_finishes_them() {
     let out = on_workers(2, |c| {
-        let mut l = Learner::<B>::new_worker(ppo(), device(), c).unwrap();
+        let mut l = Learner::<B>::new_worker(&Registry::builtin(), ppo(), device(), c).unwrap();
         let rank = l.rank().0;
         let r = l.update().unwrap();
         let eps: Vec<String> = r
@@ -125,16 +128,25 @@ fn episodes_are_gathered_in_the_order_one_process_finishes_them() {
 fn a_data_parallel_run_resumes_exactly() {
     // Straight: 4 updates. Stopped: 2 updates, the state taken, then 2 more from it.
     let straight = on_workers(2, |c| {
-        train(Learner::new_worker(ppo(), device(), c).unwrap(), 4)
+        train(
+            Learner::new_worker(&Registry::builtin(), ppo(), device(), c).unwrap(),
+            4,
+        )
     });
     let first = on_workers(2, |c| {
-        train(Learner::new_worker(ppo(), device(), c).unwrap(), 2)
+        train(
+            Learner::new_worker(&Registry::builtin(), ppo(), device(), c).unwrap(),
+            2,
+        )
     });
     let state = first[0].2.clone();
     let state = std::sync::Arc::new(state);
     let resumed = on_workers(2, move |c| {
         let s = (c.rank() == 0).then(|| (*state).clone());
-        train(Learner::resume_worker(s, device(), c).unwrap(), 2)
+        train(
+            Learner::resume_worker(&Registry::builtin(), s, device(), c).unwrap(),
+            2,
+        )
     });
     for r in 0..2 {
         let want = &straight[r].1[2..];
@@ -148,7 +160,10 @@ fn a_data_parallel_run_resumes_exactly() {
 #[test]
 fn a_state_resumes_only_on_as_many_workers() {
     let two = on_workers(2, |c| {
-        train(Learner::new_worker(ppo(), device(), c).unwrap(), 1)
+        train(
+            Learner::new_worker(&Registry::builtin(), ppo(), device(), c).unwrap(),
+            1,
+        )
     });
     let state = two[0].2.clone();
     match Learner::<B>::from_state(state.clone(), device()) {
@@ -158,7 +173,7 @@ fn a_state_resumes_only_on_as_many_workers() {
     let state = std::sync::Arc::new(state);
     let three = on_workers(3, move |c| {
         let s = (c.rank() == 0).then(|| (*state).clone());
-        match Learner::<B>::resume_worker(s, device(), c) {
+        match Learner::<B>::resume_worker(&Registry::builtin(), s, device(), c) {
             Err(e) => e.to_string(),
             Ok(_) => "resumed".into(),
         }
@@ -198,7 +213,12 @@ fn configurations_that_do_not_split_are_refused() {
     for (cfg, want) in cases {
         let mut c = team(2);
         let _other = c.pop();
-        match Learner::<B>::new_worker(cfg, device(), Box::new(c.pop().unwrap())) {
+        match Learner::<B>::new_worker(
+            &Registry::builtin(),
+            cfg,
+            device(),
+            Box::new(c.pop().unwrap()),
+        ) {
             Err(TrainError::Workers(m)) => assert!(m.contains(want), "{m}"),
             other => panic!("{want}: {:?}", other.map(|_| ())),
         }
@@ -214,7 +234,7 @@ fn diverged_weights_stop_every_worker() {
             seed: if rank == 1 { 7 } else { ppo().seed },
             ..ppo()
         };
-        let mut l = Learner::<B>::new_worker(cfg, device(), c).unwrap();
+        let mut l = Learner::<B>::new_worker(&Registry::builtin(), cfg, device(), c).unwrap();
         (rank, l.update().unwrap_err().to_string())
     });
     for (rank, e) in out {
