@@ -40,9 +40,19 @@ pub fn run(args: CreditArgs, registry: &Registry) -> Result<(), Failure> {
     let mut agent = Agent::new(burn::module::AutodiffModule::valid(model), spec, norm);
     let mut r = rng::seeded(rng::stream(args.seed, 1));
     let (mut obs, mut actions, mut rewards) = (Vec::new(), Vec::new(), Vec::new());
+    let mut masks = Vec::new();
     loop {
         // The network's inputs and its draws (before clipping): what log pi is of.
-        let step = agent.act(envs.observations(), &mut r, false, &dev);
+        if let Some(m) = envs.action_masks() {
+            masks.extend_from_slice(m);
+        }
+        let step = agent.act(
+            envs.observations(),
+            envs.action_masks(),
+            &mut r,
+            false,
+            &dev,
+        );
         envs.step(step).context("step")?;
         obs.extend_from_slice(agent.observed());
         actions.extend_from_slice(agent.drawn());
@@ -56,7 +66,7 @@ pub fn run(args: CreditArgs, registry: &Registry) -> Result<(), Failure> {
     ends[n - 1] = true;
     let returns = discounted_returns(&rewards, &ends, &vec![false; n], info.train.gamma as f32)
         .context("returns")?;
-    let norms = grad_log_prob_norms(model, cfg.action, &obs, obs_dim, &actions, &dev);
+    let norms = grad_log_prob_norms(model, &cfg.action, &obs, obs_dim, &actions, &masks, &dev);
 
     let (mut sum_r, mut sum_norm, mut sum_scaled) = (0.0_f64, 0.0_f64, 0.0_f64);
     let mut text = if args.csv {

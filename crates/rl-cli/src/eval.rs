@@ -47,7 +47,13 @@ pub fn returns(
     let mut r = rng::seeded(rng::stream(seed, 1));
     let mut returns = Vec::with_capacity(episodes as usize);
     while (returns.len() as u64) < episodes {
-        let actions = agent.act(envs.observations(), &mut r, greedy, &dev);
+        let actions = agent.act(
+            envs.observations(),
+            envs.action_masks(),
+            &mut r,
+            greedy,
+            &dev,
+        );
         envs.step(actions).context("stepping the environment")?;
         returns.extend(envs.finished().iter().map(|e| e.episodic_return));
     }

@@ -34,10 +34,7 @@ pub fn run(args: ExportArgs, registry: &Registry) -> Result<(), Failure> {
     let run = usage(run_dir::load_run::<Backend>(&args.model, registry, &dev))?;
     let (info, spec, model) = (&run.info, &run.spec, &run.model);
     let cfg = rl_train::model_config(&info.train, spec);
-    let (head, width) = match cfg.action {
-        rl_models::ActionHead::Categorical { n_actions } => ("categorical", n_actions),
-        rl_models::ActionHead::Gaussian { action_dim } => ("gaussian", action_dim),
-    };
+    let (head, width) = (cfg.action.name(), cfg.action.width());
     let meta = [
         ("format", "pytorch".to_string()),
         ("env", spec.id.to_string()),
@@ -67,6 +64,19 @@ pub fn run(args: ExportArgs, registry: &Registry) -> Result<(), Failure> {
         tensors.insert("obs_norm.var".into(), f32s(&o.rms.var));
         meta.insert("obs_norm_epsilon".into(), o.epsilon.to_string());
         meta.insert("obs_clip".into(), o.clip.to_string());
+    }
+    // How to act: a categorical takes the arg-max of its logits (or samples their
+    // softmax), a multi-categorical does so per component (its logits split by `nvec`),
+    // independent Bernoullis set each flag whose logit is positive.
+    if let rl_models::ActionHead::MultiCategorical { nvec } = &cfg.action {
+        meta.insert("nvec".into(), format!("{nvec:?}"));
+    }
+    // Masked actions: their logits are set to -1e8 before the arg-max or the softmax, as
+    // sb3-contrib's MaskablePPO applies a mask; the environment gives one per step.
+    let mut probe = usage(run.envs(1))?;
+    usage(probe.reset(Some(0)).map_err(anyhow::Error::from))?;
+    if probe.action_masks().is_some() {
+        meta.insert("action_mask".into(), "masked logits set to -1e8".into());
     }
     if let rl_core::Space::Box { low, high, .. } = &spec.action_space {
         // How the Gaussian policy explores: `policy.log_std` is `[action_dim]` for

@@ -85,7 +85,7 @@ pub fn play(dir: &Path, registry: &Registry, seed: u64, greedy: bool) -> anyhow:
     let mut agent = Agent::new(run.model.clone(), &spec, norm.clone());
     let mut r = rng::seeded(rng::stream(seed, 1));
     let episodic_return = loop {
-        let actions = agent.act(env.observations(), &mut r, greedy, &dev);
+        let actions = agent.act(env.observations(), env.action_masks(), &mut r, greedy, &dev);
         env.step(actions).context("stepping the environment")?;
         frames.push(draw(&*env)?);
         if let Some(end) = env.finished().first() {

@@ -7,18 +7,19 @@ use serde::{Deserialize, Serialize};
 
 use crate::activation::Activation;
 use crate::distributions::{
-    categorical_entropy, categorical_log_prob, categorical_log_prob_and_entropy, gaussian_entropy,
+    bernoulli_log_prob_and_entropy, categorical_entropy, categorical_log_prob, gaussian_entropy,
     gaussian_entropy_std, gaussian_log_prob, gaussian_log_prob_std,
+    masked_categorical_log_prob_and_entropy, multi_categorical_log_prob_and_entropy,
 };
 use crate::heads::{
-    CategoricalHead, CategoricalHeadConfig, GaussianHead, GaussianHeadConfig, SdeHead, ValueHead,
-    ValueHeadConfig,
+    BernoulliHead, CategoricalHead, CategoricalHeadConfig, GaussianHead, GaussianHeadConfig,
+    MultiCategoricalHead, SdeHead, ValueHead, ValueHeadConfig,
 };
 use crate::init::Init;
 use crate::mlp::{Mlp, MlpConfig};
 
 /// The kind of policy head, from the environment's action space.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ActionHead {
     /// A categorical distribution over `n_actions` (discrete action spaces).
@@ -31,14 +32,52 @@ pub enum ActionHead {
         /// Action dimension.
         action_dim: usize,
     },
+    /// One categorical per component (multi-discrete action spaces).
+    MultiCategorical {
+        /// The number of values of each component.
+        nvec: Vec<usize>,
+    },
+    /// Independent Bernoullis, one per flag (multi-binary action spaces).
+    Bernoulli {
+        /// The number of flags.
+        n: usize,
+    },
 }
 
 impl ActionHead {
     /// The width of the head's output: logits or means.
-    pub fn width(self) -> usize {
+    pub fn width(&self) -> usize {
         match self {
-            ActionHead::Categorical { n_actions } => n_actions,
-            ActionHead::Gaussian { action_dim } => action_dim,
+            ActionHead::Categorical { n_actions } => *n_actions,
+            ActionHead::Gaussian { action_dim } => *action_dim,
+            ActionHead::MultiCategorical { nvec } => nvec.iter().sum(),
+            ActionHead::Bernoulli { n } => *n,
+        }
+    }
+
+    /// The number of values one action takes: one index, one per component or flag, or
+    /// `action_dim` reals.
+    pub fn action_width(&self) -> usize {
+        match self {
+            ActionHead::Categorical { .. } => 1,
+            ActionHead::Gaussian { action_dim } => *action_dim,
+            ActionHead::MultiCategorical { nvec } => nvec.len(),
+            ActionHead::Bernoulli { n } => *n,
+        }
+    }
+
+    /// Whether actions are integers (every head but the Gaussian).
+    pub fn is_discrete(&self) -> bool {
+        !matches!(self, ActionHead::Gaussian { .. })
+    }
+
+    /// The name export metadata and the PyTorch snippet use.
+    pub fn name(&self) -> &'static str {
+        match self {
+            ActionHead::Categorical { .. } => "categorical",
+            ActionHead::Gaussian { .. } => "gaussian",
+            ActionHead::MultiCategorical { .. } => "multi_categorical",
+            ActionHead::Bernoulli { .. } => "bernoulli",
         }
     }
 }
@@ -94,6 +133,10 @@ pub enum PolicyHead<B: Backend> {
     /// Means and state-dependent standard deviations of gSDE: its output is the means
     /// then the standard deviations, `[batch, 2 * action_dim]`.
     Sde(SdeHead<B>),
+    /// Logits of one categorical per component of a multi-discrete action.
+    MultiCategorical(MultiCategoricalHead<B>),
+    /// Logits of independent Bernoullis.
+    Bernoulli(BernoulliHead<B>),
 }
 
 /// The means and standard deviations of an [`SdeHead`]'s output.
@@ -109,6 +152,8 @@ pub enum ActionBatch<B: Backend> {
     Discrete(Tensor<B, 1, Int>),
     /// `[batch, action_dim]` values.
     Continuous(Tensor<B, 2>),
+    /// `[batch, components]` indices (multi-discrete) or 0/1 flags (multi-binary).
+    MultiDiscrete(Tensor<B, 2, Int>),
 }
 
 impl<B: Backend> PolicyHead<B> {
@@ -118,6 +163,8 @@ impl<B: Backend> PolicyHead<B> {
             PolicyHead::Categorical(head) => head.forward(h),
             PolicyHead::Gaussian(head) => head.forward(h),
             PolicyHead::Sde(head) => head.forward(h),
+            PolicyHead::MultiCategorical(head) => head.forward(h),
+            PolicyHead::Bernoulli(head) => head.forward(h),
         }
     }
 
@@ -128,6 +175,9 @@ impl<B: Backend> PolicyHead<B> {
     pub fn log_prob(&self, out: Tensor<B, 2>, actions: ActionBatch<B>) -> Tensor<B, 1> {
         match (self, actions) {
             (PolicyHead::Categorical(_), ActionBatch::Discrete(a)) => categorical_log_prob(out, a),
+            (head @ (PolicyHead::MultiCategorical(_) | PolicyHead::Bernoulli(_)), a) => {
+                head.log_prob_and_entropy(out, a, None).0
+            }
             (PolicyHead::Gaussian(head), ActionBatch::Continuous(a)) => {
                 gaussian_log_prob(out, head.log_std.val(), a)
             }
@@ -140,15 +190,32 @@ impl<B: Backend> PolicyHead<B> {
     }
 
     /// [`PolicyHead::log_prob`] and [`PolicyHead::entropy`] together, sharing one
-    /// log-softmax for a categorical head.
+    /// log-softmax for a categorical head, with the actions `mask` `[batch, mask width]`
+    /// forbids removed (categorical and multi-categorical heads: sb3-contrib's
+    /// MaskablePPO).
+    ///
+    /// # Panics
+    /// If the actions' kind is not the head's, or a mask is given to a head without
+    /// masks (programming errors, not bad input).
     pub fn log_prob_and_entropy(
         &self,
         out: Tensor<B, 2>,
         actions: ActionBatch<B>,
+        mask: Option<Tensor<B, 2, Bool>>,
     ) -> (Tensor<B, 1>, Tensor<B, 1>) {
+        let masked = mask.is_some();
         match (self, actions) {
             (PolicyHead::Categorical(_), ActionBatch::Discrete(a)) => {
-                categorical_log_prob_and_entropy(out, a)
+                masked_categorical_log_prob_and_entropy(out, a, mask)
+            }
+            (PolicyHead::MultiCategorical(h), ActionBatch::MultiDiscrete(a)) => {
+                multi_categorical_log_prob_and_entropy(out, &h.nvec, a, mask)
+            }
+            (PolicyHead::Bernoulli(_), ActionBatch::MultiDiscrete(a)) if !masked => {
+                bernoulli_log_prob_and_entropy(out, a)
+            }
+            (PolicyHead::Gaussian(_) | PolicyHead::Sde(_), _) if masked => {
+                panic!("a Gaussian policy takes no action mask")
             }
             (PolicyHead::Gaussian(head), ActionBatch::Continuous(a)) => {
                 let log_std = head.log_std.val();
@@ -175,6 +242,23 @@ impl<B: Backend> PolicyHead<B> {
             PolicyHead::Categorical(_) => categorical_entropy(out),
             PolicyHead::Gaussian(head) => gaussian_entropy(head.log_std.val()),
             PolicyHead::Sde(_) => gaussian_entropy_std(split_sde(out).1),
+            PolicyHead::MultiCategorical(h) => {
+                let mut at = 0;
+                let mut sum: Option<Tensor<B, 1>> = None;
+                for &n in &h.nvec {
+                    let e = categorical_entropy(out.clone().narrow(1, at, n));
+                    sum = Some(match sum {
+                        Some(s) => s + e,
+                        None => e,
+                    });
+                    at += n;
+                }
+                sum.expect("at least one component")
+            }
+            PolicyHead::Bernoulli(_) => {
+                let zeros = out.zeros_like().int();
+                bernoulli_log_prob_and_entropy(out, zeros).1
+            }
         }
     }
 }
@@ -231,6 +315,17 @@ impl ActorCriticConfig {
                     .with_init_log_std(self.init_log_std)
                     .init(device),
             ),
+            ActionHead::MultiCategorical { ref nvec } => {
+                PolicyHead::MultiCategorical(MultiCategoricalHead {
+                    linear: CategoricalHeadConfig::new(d, self.action.width())
+                        .init::<B>(device)
+                        .linear,
+                    nvec: nvec.clone(),
+                })
+            }
+            ActionHead::Bernoulli { n } => PolicyHead::Bernoulli(BernoulliHead {
+                linear: CategoricalHeadConfig::new(d, n).init::<B>(device).linear,
+            }),
         };
         ActorCritic {
             trunk: trunk.init(device),
@@ -266,6 +361,21 @@ impl ActorCriticConfig {
                     .with_init(self.init)
                     .init_seeded(rng, device),
             ),
+            ActionHead::MultiCategorical { ref nvec } => {
+                PolicyHead::MultiCategorical(MultiCategoricalHead {
+                    linear: CategoricalHeadConfig::new(d, self.action.width())
+                        .with_init(self.init)
+                        .init_seeded::<B>(rng, device)
+                        .linear,
+                    nvec: nvec.clone(),
+                })
+            }
+            ActionHead::Bernoulli { n } => PolicyHead::Bernoulli(BernoulliHead {
+                linear: CategoricalHeadConfig::new(d, n)
+                    .with_init(self.init)
+                    .init_seeded::<B>(rng, device)
+                    .linear,
+            }),
         };
         let value_trunk =
             (self.value == ValueNetwork::Separate).then(|| trunk_cfg.init_seeded(rng, device));
@@ -329,7 +439,9 @@ impl<B: Backend> ActorCritic<B> {
         match (&self.policy, &record.policy) {
             (PolicyHead::Categorical(_), PolicyHeadRecord::Categorical(_))
             | (PolicyHead::Gaussian(_), PolicyHeadRecord::Gaussian(_))
-            | (PolicyHead::Sde(_), PolicyHeadRecord::Sde(_)) => {}
+            | (PolicyHead::Sde(_), PolicyHeadRecord::Sde(_))
+            | (PolicyHead::MultiCategorical(_), PolicyHeadRecord::MultiCategorical(_))
+            | (PolicyHead::Bernoulli(_), PolicyHeadRecord::Bernoulli(_)) => {}
             _ => return Err("the saved policy head is of another kind".into()),
         }
         let want = crate::param_shapes(&self);
@@ -369,8 +481,20 @@ impl<B: Backend> ActorCritic<B> {
     /// # Panics
     /// If the actions' kind is not the policy head's (a programming error).
     pub fn evaluate(&self, obs: Tensor<B, 2>, actions: ActionBatch<B>) -> Evaluation<B> {
+        self.evaluate_masked(obs, actions, None)
+    }
+
+    /// [`evaluate`](Self::evaluate) under action masks `[batch, mask width]`, as
+    /// sb3-contrib's MaskablePPO evaluates: the masked actions' logits replaced, the
+    /// entropy over the allowed actions only.
+    pub fn evaluate_masked(
+        &self,
+        obs: Tensor<B, 2>,
+        actions: ActionBatch<B>,
+        mask: Option<Tensor<B, 2, Bool>>,
+    ) -> Evaluation<B> {
         let (out, value) = self.forward(obs);
-        let (log_prob, entropy) = self.policy.log_prob_and_entropy(out, actions);
+        let (log_prob, entropy) = self.policy.log_prob_and_entropy(out, actions, mask);
         Evaluation {
             log_prob,
             entropy,
@@ -420,13 +544,23 @@ mod tests {
         };
         let cat = ActionHead::Categorical { n_actions: 2 };
         let gauss = ActionHead::Gaussian { action_dim: 2 };
-        let base = cfg(vec![8, 8], cat, ValueNetwork::Shared);
+        let base = cfg(vec![8, 8], cat.clone(), ValueNetwork::Shared);
         let others = [
-            cfg(vec![8], cat, ValueNetwork::Shared),
-            cfg(vec![8, 16], cat, ValueNetwork::Shared),
+            cfg(vec![8], cat.clone(), ValueNetwork::Shared),
+            cfg(vec![8, 16], cat.clone(), ValueNetwork::Shared),
             cfg(vec![8, 8], gauss, ValueNetwork::Shared),
-            cfg(vec![8, 8], cat, ValueNetwork::None),
-            cfg(vec![8, 8], cat, ValueNetwork::Separate),
+            cfg(vec![8, 8], cat.clone(), ValueNetwork::None),
+            cfg(vec![8, 8], cat.clone(), ValueNetwork::Separate),
+            cfg(
+                vec![8, 8],
+                ActionHead::MultiCategorical { nvec: vec![2] },
+                ValueNetwork::Shared,
+            ),
+            cfg(
+                vec![8, 8],
+                ActionHead::Bernoulli { n: 2 },
+                ValueNetwork::Shared,
+            ),
         ];
         for other in others {
             let record = other.init::<B>(&dev).into_record();

@@ -1,4 +1,5 @@
-//! Log-probabilities, entropies and sampling for both policy heads.
+//! Log-probabilities, entropies and sampling for every policy head: categorical (with
+//! action masks), multi-categorical, Bernoulli, diagonal Gaussian and gSDE.
 //!
 //! The tensor functions are differentiable and numerically stable (log-softmax, never
 //! `log(softmax)`). Sampling happens on the host from read-back logits or means, with
@@ -49,6 +50,90 @@ pub fn categorical_log_prob_and_entropy<B: Backend>(
 pub fn categorical_entropy<B: Backend>(logits: Tensor<B, 2>) -> Tensor<B, 1> {
     let logp = log_softmax(logits, 1);
     (logp.clone().exp() * logp).sum_dim(1).neg().squeeze_dim(1)
+}
+
+/// The value sb3-contrib's `MaskableCategorical` gives the logits of masked actions:
+/// `exp` of it is 0 in f32, so a masked action has no probability and no gradient.
+pub const MASKED_LOGIT: f32 = -1e8;
+
+/// `logits` `[batch, n]` with every action `mask` `[batch, n]` forbids (false) set to
+/// [`MASKED_LOGIT`], as sb3-contrib's MaskablePPO masks them.
+pub fn masked_logits<B: Backend>(logits: Tensor<B, 2>, mask: Tensor<B, 2, Bool>) -> Tensor<B, 2> {
+    logits.mask_fill(mask.bool_not(), MASKED_LOGIT)
+}
+
+/// Categorical log-probabilities and entropies, `[batch]` each, with the actions `mask`
+/// forbids removed (sb3-contrib's `MaskableCategorical`): the masked logits are set to
+/// [`MASKED_LOGIT`] and the entropy sums over the allowed actions only (a forbidden
+/// action's `p log p` is exactly 0).
+pub fn masked_categorical_log_prob_and_entropy<B: Backend>(
+    logits: Tensor<B, 2>,
+    actions: Tensor<B, 1, Int>,
+    mask: Option<Tensor<B, 2, Bool>>,
+) -> (Tensor<B, 1>, Tensor<B, 1>) {
+    match mask {
+        Some(mask) => categorical_log_prob_and_entropy(masked_logits(logits, mask), actions),
+        None => categorical_log_prob_and_entropy(logits, actions),
+    }
+}
+
+/// One categorical per component of a multi-discrete action (SB3's
+/// `MultiCategoricalDistribution`): `logits` `[batch, sum(nvec)]` hold each component's
+/// logits one after another, `actions` `[batch, nvec.len()]` each component's index, and
+/// `mask` (optional, `[batch, sum(nvec)]`) each component's allowed values. The
+/// log-probability and the entropy are the sums over the components, `[batch]` each.
+pub fn multi_categorical_log_prob_and_entropy<B: Backend>(
+    logits: Tensor<B, 2>,
+    nvec: &[usize],
+    actions: Tensor<B, 2, Int>,
+    mask: Option<Tensor<B, 2, Bool>>,
+) -> (Tensor<B, 1>, Tensor<B, 1>) {
+    let mut at = 0;
+    let mut log_prob: Option<Tensor<B, 1>> = None;
+    let mut entropy: Option<Tensor<B, 1>> = None;
+    for (k, &n) in nvec.iter().enumerate() {
+        let part = logits.clone().narrow(1, at, n);
+        let part_mask = mask.as_ref().map(|m| m.clone().narrow(1, at, n));
+        let a = actions.clone().narrow(1, k, 1).squeeze_dim(1);
+        let (lp, h) = masked_categorical_log_prob_and_entropy(part, a, part_mask);
+        log_prob = Some(match log_prob {
+            Some(sum) => sum + lp,
+            None => lp,
+        });
+        entropy = Some(match entropy {
+            Some(sum) => sum + h,
+            None => h,
+        });
+        at += n;
+    }
+    (
+        log_prob.expect("at least one component"),
+        entropy.expect("at least one component"),
+    )
+}
+
+/// Independent Bernoullis, one per flag of a multi-binary action (SB3's
+/// `BernoulliDistribution`): `logits` `[batch, n]`, `actions` `[batch, n]` (0 or 1). The
+/// log-probability `sum a log s(l) + (1 - a) log s(-l)` and the entropy
+/// `-sum p log s(l) + (1 - p) log s(-l)` (`s` the sigmoid, `p = s(l)`), `[batch]` each,
+/// through Burn's log-sigmoid, which stays finite for any logit.
+pub fn bernoulli_log_prob_and_entropy<B: Backend>(
+    logits: Tensor<B, 2>,
+    actions: Tensor<B, 2, Int>,
+) -> (Tensor<B, 1>, Tensor<B, 1>) {
+    use burn::tensor::activation::{log_sigmoid, sigmoid};
+    let a = actions.float();
+    let log_p1 = log_sigmoid(logits.clone());
+    let log_p0 = log_sigmoid(logits.clone().neg());
+    let log_prob = (a.clone() * log_p1.clone() + (a.neg().add_scalar(1.0)) * log_p0.clone())
+        .sum_dim(1)
+        .squeeze_dim(1);
+    let p = sigmoid(logits);
+    let entropy = (p.clone() * log_p1 + p.neg().add_scalar(1.0) * log_p0)
+        .sum_dim(1)
+        .neg()
+        .squeeze_dim(1);
+    (log_prob, entropy)
 }
 
 /// Diagonal Gaussian log-density of `actions` `[batch, d]`, summed over components:
@@ -167,6 +252,73 @@ pub fn sample_categorical(
                 break;
             }
         }
+    }
+}
+
+/// [`sample_categorical`] with the actions `mask` forbids (false) never drawn: a
+/// forbidden action's logit is [`MASKED_LOGIT`], as the policy's own log-probabilities
+/// see it, so its probability is exactly 0. `mask` holds `n` flags per row.
+pub fn sample_masked_categorical(
+    logits: &[f32],
+    n: usize,
+    mask: &[bool],
+    rng: &mut Rng,
+    greedy: bool,
+    out: &mut [usize],
+    scratch: &mut Vec<f32>,
+) {
+    scratch.clear();
+    scratch.extend(
+        logits
+            .iter()
+            .zip(mask)
+            .map(|(&l, &ok)| if ok { l } else { MASKED_LOGIT }),
+    );
+    sample_categorical(scratch, n, rng, greedy, out);
+}
+
+/// One index per component of a multi-discrete action, for every row of host `logits`
+/// (`rows * sum(nvec)` values) into `out` (`rows * nvec.len()`): each component drawn in
+/// turn from its own categorical (masked by `mask`, `rows * sum(nvec)` flags, if given).
+pub fn sample_multi_categorical(
+    logits: &[f32],
+    nvec: &[usize],
+    mask: Option<&[bool]>,
+    rng: &mut Rng,
+    greedy: bool,
+    out: &mut [usize],
+    scratch: &mut Vec<f32>,
+) {
+    let width: usize = nvec.iter().sum();
+    let k = nvec.len();
+    for (r, row) in logits.chunks_exact(width).enumerate() {
+        let mut at = 0;
+        for (c, &n) in nvec.iter().enumerate() {
+            let part = &row[at..at + n];
+            let slot = &mut out[r * k + c..r * k + c + 1];
+            match mask {
+                Some(m) => {
+                    let m = &m[r * width + at..r * width + at + n];
+                    sample_masked_categorical(part, n, m, rng, greedy, slot, scratch);
+                }
+                None => sample_categorical(part, n, rng, greedy, slot),
+            }
+            at += n;
+        }
+    }
+}
+
+/// One flag per logit of host `logits`, each 1 with probability `sigmoid(logit)` (one
+/// uniform draw per flag); with `greedy`, 1 where the logit is positive.
+pub fn sample_bernoulli(logits: &[f32], rng: &mut Rng, greedy: bool, out: &mut [usize]) {
+    debug_assert_eq!(logits.len(), out.len(), "logits and output disagree");
+    for (&l, a) in logits.iter().zip(out.iter_mut()) {
+        *a = if greedy {
+            usize::from(l > 0.0)
+        } else {
+            let p = 1.0 / (1.0 + (-l).exp());
+            usize::from(rng.random::<f32>() < p)
+        };
     }
 }
 
@@ -381,5 +533,244 @@ mod tests {
         let var = out.iter().map(|x| (x - mean).powi(2)).sum::<f32>() / (n - 1) as f32;
         assert!((mean - 1.0).abs() < 0.01, "{mean}");
         assert!((var - 0.25).abs() < 0.01, "{var}");
+    }
+
+    /// Gradients of `f` (a `[batch]` result summed) with respect to `logits`.
+    fn logit_grads(
+        logits: Vec<f32>,
+        shape: [usize; 2],
+        f: impl FnOnce(
+            Tensor<crate::backend::TrainBackend, 2>,
+        ) -> Tensor<crate::backend::TrainBackend, 1>,
+    ) -> Vec<f32> {
+        let dev = device();
+        let l = Tensor::<crate::backend::TrainBackend, 2>::from_data(
+            TensorData::new(logits, shape),
+            &dev,
+        )
+        .require_grad();
+        let grads = f(l.clone()).sum().backward();
+        l.grad(&grads).unwrap().into_data().to_vec().unwrap()
+    }
+
+    fn close(got: &[f32], want: &[f64], what: &str) {
+        assert_eq!(got.len(), want.len(), "{what}");
+        for (g, w) in got.iter().zip(want) {
+            assert!(
+                (f64::from(*g) - w).abs() <= 1e-5 * w.abs().max(1.0),
+                "{what}: {got:?} vs {want:?}"
+            );
+        }
+    }
+
+    /// A masked categorical worked by hand: logits (1, 2, 3), action 1 forbidden, action
+    /// 2 taken. Over the allowed actions p = (e, e^3) / (e + e^3); log p(2) = 3 - ln(e +
+    /// e^3); H = -sum p ln p; d log p(2) / d logits = e_2 - p (0 for the forbidden one);
+    /// dH / d l_j = -p_j (ln p_j + H).
+    #[test]
+    fn a_masked_categorical_by_hand() {
+        let (l0, l2) = (1.0f64, 3.0f64);
+        let z = l0.exp() + l2.exp();
+        let p = [l0.exp() / z, 0.0, l2.exp() / z];
+        let h = -(p[0] * p[0].ln() + p[2] * p[2].ln());
+        let dev = device();
+        let mask = || {
+            Tensor::<crate::backend::TrainBackend, 2, Bool>::from_data(
+                TensorData::new(vec![true, false, true], [1, 3]),
+                &dev,
+            )
+        };
+        let action = || {
+            Tensor::<crate::backend::TrainBackend, 1, Int>::from_data(
+                TensorData::new(vec![2i64], [1]),
+                &dev,
+            )
+        };
+        let logits = vec![1.0f32, 2.0, 3.0];
+        let (lp, ent) = masked_categorical_log_prob_and_entropy(
+            Tensor::from_data(TensorData::new(logits.clone(), [1, 3]), &dev),
+            action(),
+            Some(mask()),
+        );
+        close(
+            &lp.into_data().to_vec::<f32>().unwrap(),
+            &[l2 - z.ln()],
+            "log p",
+        );
+        close(&ent.into_data().to_vec::<f32>().unwrap(), &[h], "entropy");
+        let g = logit_grads(logits.clone(), [1, 3], |l| {
+            masked_categorical_log_prob_and_entropy(l, action(), Some(mask())).0
+        });
+        close(&g, &[-p[0], 0.0, 1.0 - p[2]], "d log p / d logits");
+        let g = logit_grads(logits, [1, 3], |l| {
+            masked_categorical_log_prob_and_entropy(l, action(), Some(mask())).1
+        });
+        let dh = |j: usize| -p[j] * (p[j].ln() + h);
+        close(&g, &[dh(0), 0.0, dh(2)], "dH / d logits");
+    }
+
+    /// Two components, nvec (2, 3), logits (0.5, -0.5 | 1, 0, -1), actions (1, 2): the
+    /// log-probability and the entropy are the components' sums, and each component's
+    /// logits get its own `e_a - p`.
+    #[test]
+    fn a_multi_categorical_is_the_sum_of_its_components() {
+        let softmax = |l: &[f64]| {
+            let z: f64 = l.iter().map(|x| x.exp()).sum();
+            l.iter().map(|x| x.exp() / z).collect::<Vec<f64>>()
+        };
+        let (a, b) = ([0.5, -0.5], [1.0, 0.0, -1.0]);
+        let (pa, pb) = (softmax(&a), softmax(&b));
+        let h = |p: &[f64]| -p.iter().map(|x| x * x.ln()).sum::<f64>();
+        let dev = device();
+        let actions = || {
+            Tensor::<crate::backend::TrainBackend, 2, Int>::from_data(
+                TensorData::new(vec![1i64, 2], [1, 2]),
+                &dev,
+            )
+        };
+        let logits = vec![0.5f32, -0.5, 1.0, 0.0, -1.0];
+        let (lp, ent) = multi_categorical_log_prob_and_entropy(
+            Tensor::from_data(TensorData::new(logits.clone(), [1, 5]), &dev),
+            &[2, 3],
+            actions(),
+            None,
+        );
+        close(
+            &lp.into_data().to_vec::<f32>().unwrap(),
+            &[pa[1].ln() + pb[2].ln()],
+            "log p",
+        );
+        close(
+            &ent.into_data().to_vec::<f32>().unwrap(),
+            &[h(&pa) + h(&pb)],
+            "entropy",
+        );
+        let g = logit_grads(logits, [1, 5], |l| {
+            multi_categorical_log_prob_and_entropy(l, &[2, 3], actions(), None).0
+        });
+        close(
+            &g,
+            &[-pa[0], 1.0 - pa[1], -pb[0], -pb[1], 1.0 - pb[2]],
+            "gradient",
+        );
+    }
+
+    /// Two flags, logits (0.3, -1.2), actions (1, 0): log p = ln s(0.3) + ln(1 -
+    /// s(-1.2)), H = sum of the Bernoullis' entropies, d log p / d l = a - s(l),
+    /// dH / d l = -l s(l) (1 - s(l)); and huge logits stay finite.
+    #[test]
+    fn bernoullis_by_hand() {
+        let sig = |x: f64| 1.0 / (1.0 + (-x).exp());
+        let l = [0.3f64, -1.2];
+        let a = [1.0f64, 0.0];
+        let want_lp = sig(l[0]).ln() + (1.0 - sig(l[1])).ln();
+        let hb = |x: f64| -(sig(x) * sig(x).ln() + (1.0 - sig(x)) * (1.0 - sig(x)).ln());
+        let dev = device();
+        let actions = || {
+            Tensor::<crate::backend::TrainBackend, 2, Int>::from_data(
+                TensorData::new(vec![1i64, 0], [1, 2]),
+                &dev,
+            )
+        };
+        let logits = vec![0.3f32, -1.2];
+        let (lp, ent) = bernoulli_log_prob_and_entropy(
+            Tensor::from_data(TensorData::new(logits.clone(), [1, 2]), &dev),
+            actions(),
+        );
+        close(
+            &lp.into_data().to_vec::<f32>().unwrap(),
+            &[want_lp],
+            "log p",
+        );
+        close(
+            &ent.into_data().to_vec::<f32>().unwrap(),
+            &[hb(l[0]) + hb(l[1])],
+            "entropy",
+        );
+        let g = logit_grads(logits.clone(), [1, 2], |t| {
+            bernoulli_log_prob_and_entropy(t, actions()).0
+        });
+        close(
+            &g,
+            &[a[0] - sig(l[0]), a[1] - sig(l[1])],
+            "d log p / d logits",
+        );
+        let g = logit_grads(logits, [1, 2], |t| {
+            bernoulli_log_prob_and_entropy(t, actions()).1
+        });
+        let dh = |x: f64| -x * sig(x) * (1.0 - sig(x));
+        close(&g, &[dh(l[0]), dh(l[1])], "dH / d logits");
+        let (lp, ent) = bernoulli_log_prob_and_entropy(
+            Tensor::<crate::backend::TrainBackend, 2>::from_data(
+                TensorData::new(vec![200.0f32, -200.0], [1, 2]),
+                &dev,
+            ),
+            actions(),
+        );
+        let (lp, ent): (f32, f32) = (lp.into_scalar(), ent.into_scalar());
+        assert!(
+            lp.abs() < 1e-6 && ent.abs() < 1e-6 && lp.is_finite(),
+            "{lp} {ent}"
+        );
+    }
+
+    #[test]
+    fn masked_sampling_never_draws_a_forbidden_action() {
+        let mut r = rng::seeded(5);
+        let mut out = [0usize; 3];
+        let mut scratch = Vec::new();
+        // The forbidden action has by far the largest logit.
+        let logits = [0.0f32, 50.0, 0.0].repeat(3);
+        let mask = [true, false, true, false, true, false, true, false, false];
+        let mut seen = [0usize; 3];
+        for _ in 0..2000 {
+            sample_masked_categorical(&logits, 3, &mask, &mut r, false, &mut out, &mut scratch);
+            assert!(out[0] != 1 && out[1] == 1 && out[2] == 0, "{out:?}");
+            seen[out[0]] += 1;
+        }
+        assert!(seen[0] > 800 && seen[2] > 800, "{seen:?}");
+        sample_masked_categorical(&logits, 3, &mask, &mut r, true, &mut out, &mut scratch);
+        assert_eq!(out, [0, 1, 0], "greedy takes the best allowed action");
+        // Per component, with a multi-discrete action.
+        let mut out = [0usize; 2];
+        let logits = [9.0f32, 0.0, 0.0, 9.0, 0.0];
+        let mask = [false, true, true, false, true];
+        for _ in 0..200 {
+            sample_multi_categorical(
+                &logits,
+                &[2, 3],
+                Some(&mask),
+                &mut r,
+                false,
+                &mut out,
+                &mut scratch,
+            );
+            assert!(out[0] == 1 && out[1] != 1, "{out:?}");
+        }
+        sample_multi_categorical(&logits, &[2, 3], None, &mut r, true, &mut out, &mut scratch);
+        assert_eq!(out, [0, 1]);
+    }
+
+    #[test]
+    fn bernoulli_sampling_follows_the_sigmoid() {
+        let mut r = rng::seeded(6);
+        let n = 20_000;
+        let mut ones = [0usize; 2];
+        let mut out = [0usize; 2];
+        for _ in 0..n {
+            sample_bernoulli(&[0.0, (3.0f32).ln()], &mut r, false, &mut out);
+            ones[0] += out[0];
+            ones[1] += out[1];
+        }
+        // p = 0.5 and 0.75, within 4 standard deviations.
+        for (k, p) in [(0, 0.5f64), (1, 0.75)] {
+            let f = ones[k] as f64 / n as f64;
+            assert!(
+                (f - p).abs() < 4.0 * (p * (1.0 - p) / n as f64).sqrt(),
+                "{ones:?}"
+            );
+        }
+        sample_bernoulli(&[0.1, -0.1], &mut r, true, &mut out);
+        assert_eq!(out, [1, 0]);
     }
 }

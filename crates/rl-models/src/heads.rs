@@ -51,6 +51,40 @@ impl<B: Backend> CategoricalHead<B> {
     }
 }
 
+/// The logits of one categorical per component of a multi-discrete action (SB3's
+/// `MultiCategoricalDistribution`: one linear layer, the components' logits one after
+/// another).
+#[derive(Module, Debug)]
+pub struct MultiCategoricalHead<B: Backend> {
+    /// Features to the `sum(nvec)` logits.
+    pub linear: Linear<B>,
+    /// The number of values of each component.
+    #[module(skip)]
+    pub nvec: Vec<usize>,
+}
+
+impl<B: Backend> MultiCategoricalHead<B> {
+    /// `[batch, d_input]` to logits `[batch, sum(nvec)]`.
+    pub fn forward(&self, h: Tensor<B, 2>) -> Tensor<B, 2> {
+        crate::mlp::dense(&self.linear, h, None)
+    }
+}
+
+/// The logits of independent Bernoullis, one per flag of a multi-binary action (SB3's
+/// `BernoulliDistribution`).
+#[derive(Module, Debug)]
+pub struct BernoulliHead<B: Backend> {
+    /// Features to one logit per flag.
+    pub linear: Linear<B>,
+}
+
+impl<B: Backend> BernoulliHead<B> {
+    /// `[batch, d_input]` to logits `[batch, n]`.
+    pub fn forward(&self, h: Tensor<B, 2>) -> Tensor<B, 2> {
+        crate::mlp::dense(&self.linear, h, None)
+    }
+}
+
 /// Configuration of a [`GaussianHead`].
 #[derive(Config, Debug)]
 pub struct GaussianHeadConfig {

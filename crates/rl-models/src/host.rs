@@ -138,6 +138,8 @@ impl HostPolicy {
     pub fn new<B: Backend>(model: &ActorCritic<B>) -> Self {
         let (head, log_std, sde_log_std) = match &model.policy {
             PolicyHead::Categorical(h) => (HostLinear::read(&h.linear), None, None),
+            PolicyHead::MultiCategorical(h) => (HostLinear::read(&h.linear), None, None),
+            PolicyHead::Bernoulli(h) => (HostLinear::read(&h.linear), None, None),
             PolicyHead::Gaussian(h) => (
                 HostLinear::read(&h.mean),
                 Some(read_f32(h.log_std.val())),

@@ -41,8 +41,8 @@ pub use actor_critic::{
     ActionBatch, ActionHead, ActorCritic, ActorCriticConfig, Evaluation, PolicyHead, ValueNetwork,
 };
 pub use heads::{
-    CategoricalHead, CategoricalHeadConfig, GaussianHead, GaussianHeadConfig, SdeHead, ValueHead,
-    ValueHeadConfig,
+    BernoulliHead, CategoricalHead, CategoricalHeadConfig, GaussianHead, GaussianHeadConfig,
+    MultiCategoricalHead, SdeHead, ValueHead, ValueHeadConfig,
 };
 pub use init::{Init, Role};
 pub use mlp::{Mlp, MlpConfig, dense};

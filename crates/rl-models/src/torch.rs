@@ -148,6 +148,8 @@ impl<B: Backend> ActorCritic<B> {
         }
         match &self.policy {
             PolicyHead::Categorical(h) => linear_out("policy", &h.linear, &mut out),
+            PolicyHead::MultiCategorical(h) => linear_out("policy", &h.linear, &mut out),
+            PolicyHead::Bernoulli(h) => linear_out("policy", &h.linear, &mut out),
             PolicyHead::Gaussian(h) => {
                 linear_out("policy", &h.mean, &mut out);
                 let d = h.log_std.dims()[0];
@@ -189,6 +191,16 @@ impl<B: Backend> ActorCritic<B> {
                 let mut h = h.clone();
                 h.linear = linear_in("policy", &h.linear, map)?;
                 PolicyHead::Categorical(h)
+            }
+            PolicyHead::MultiCategorical(h) => {
+                let mut h = h.clone();
+                h.linear = linear_in("policy", &h.linear, map)?;
+                PolicyHead::MultiCategorical(h)
+            }
+            PolicyHead::Bernoulli(h) => {
+                let mut h = h.clone();
+                h.linear = linear_in("policy", &h.linear, map)?;
+                PolicyHead::Bernoulli(h)
             }
             PolicyHead::Gaussian(h) => {
                 let mut h = h.clone();

@@ -11,7 +11,8 @@ use burn::prelude::*;
 use rl_core::rng::Rng;
 use rl_core::{Actions, EnvSpec, Normalizer, Space};
 use rl_models::distributions::{
-    add_sde_noise, sample_categorical, sample_gaussian, sample_sde_matrices,
+    add_sde_noise, sample_bernoulli, sample_categorical, sample_gaussian,
+    sample_masked_categorical, sample_multi_categorical, sample_sde_matrices,
 };
 use rl_models::host::HostPolicy;
 use rl_models::{ActionHead, ActorCritic, PolicyHead, read_f32};
@@ -55,6 +56,8 @@ pub struct Actor<B: Backend> {
     out: Vec<f32>,
     discrete: Vec<usize>,
     continuous: Vec<f32>,
+    /// Masked logits, reused.
+    scratch: Vec<f32>,
 }
 
 /// gSDE's exploration matrices, one per row acted for, and when to draw them again.
@@ -96,6 +99,18 @@ impl<B: Backend> Actor<B> {
                 },
                 Vec::new(),
             ),
+            PolicyHead::MultiCategorical(h) => (
+                ActionHead::MultiCategorical {
+                    nvec: h.nvec.clone(),
+                },
+                Vec::new(),
+            ),
+            PolicyHead::Bernoulli(h) => (
+                ActionHead::Bernoulli {
+                    n: h.linear.weight.dims()[1],
+                },
+                Vec::new(),
+            ),
         };
         // gSDE needs the trunk's features, which only host acting keeps (validation
         // refuses it with backend acting).
@@ -120,12 +135,13 @@ impl<B: Backend> Actor<B> {
             out: Vec::new(),
             discrete: Vec::new(),
             continuous: Vec::new(),
+            scratch: Vec::new(),
         }
     }
 
     /// The head's kind.
-    pub fn head(&self) -> ActionHead {
-        self.head
+    pub fn head(&self) -> &ActionHead {
+        &self.head
     }
 
     /// With a gSDE head, draws new exploration matrices every `every` calls to
@@ -139,10 +155,12 @@ impl<B: Backend> Actor<B> {
     }
 
     /// One action per row of `obs` (`n * obs_dim` values): sampled, or the mode with
-    /// `greedy`. The returned actions are valid until the next call.
+    /// `greedy`, never one `masks` forbids (`n *` the mask width flags, for categorical
+    /// and multi-categorical heads). The returned actions are valid until the next call.
     pub fn act(
         &mut self,
         obs: &[f32],
+        masks: Option<&[bool]>,
         rng: &mut Rng,
         greedy: bool,
         device: &B::Device,
@@ -155,13 +173,44 @@ impl<B: Backend> Actor<B> {
                 self.out = read_f32(self.model.policy_forward(Tensor::from_data(data, device)));
             }
         }
-        match self.head {
+        match &self.head {
             ActionHead::Categorical { n_actions } => {
                 self.discrete.resize(n, 0);
-                sample_categorical(&self.out, n_actions, rng, greedy, &mut self.discrete);
+                match masks {
+                    Some(m) => sample_masked_categorical(
+                        &self.out,
+                        *n_actions,
+                        m,
+                        rng,
+                        greedy,
+                        &mut self.discrete,
+                        &mut self.scratch,
+                    ),
+                    None => {
+                        sample_categorical(&self.out, *n_actions, rng, greedy, &mut self.discrete)
+                    }
+                }
                 Actions::Discrete(&self.discrete)
             }
-            ActionHead::Gaussian { action_dim } => {
+            ActionHead::MultiCategorical { nvec } => {
+                self.discrete.resize(n * nvec.len(), 0);
+                sample_multi_categorical(
+                    &self.out,
+                    nvec,
+                    masks,
+                    rng,
+                    greedy,
+                    &mut self.discrete,
+                    &mut self.scratch,
+                );
+                Actions::Discrete(&self.discrete)
+            }
+            ActionHead::Bernoulli { n: flags } => {
+                self.discrete.resize(n * flags, 0);
+                sample_bernoulli(&self.out, rng, greedy, &mut self.discrete);
+                Actions::Discrete(&self.discrete)
+            }
+            &ActionHead::Gaussian { action_dim } => {
                 self.continuous.clear();
                 self.continuous.extend_from_slice(&self.out);
                 match (&mut self.sde, &self.host) {
@@ -228,16 +277,18 @@ impl<B: Backend> Agent<B> {
     }
 
     /// The actions for the environments' raw observations `obs`, ready to step them
-    /// with: sampled, or the mode with `greedy`, and clipped into the action space.
+    /// with: sampled, or the mode with `greedy`, never one `masks` forbids, and clipped
+    /// into the action space.
     pub fn act(
         &mut self,
         obs: &[f32],
+        masks: Option<&[bool]>,
         rng: &mut Rng,
         greedy: bool,
         device: &B::Device,
     ) -> Actions<'_> {
         self.norm.normalize_obs(obs, &mut self.observed);
-        match self.actor.act(&self.observed, rng, greedy, device) {
+        match self.actor.act(&self.observed, masks, rng, greedy, device) {
             Actions::Discrete(a) => {
                 self.discrete.clear();
                 self.discrete.extend_from_slice(a);
@@ -266,7 +317,8 @@ impl<B: Backend> Agent<B> {
     }
 }
 
-/// The policy head an action space calls for (one [`TrainConfig::check_with`] accepted).
+/// The policy head an action space calls for (one [`TrainConfig::check_with`] accepted):
+/// SB3's distribution for each space.
 ///
 /// [`TrainConfig::check_with`]: crate::TrainConfig::check_with
 pub fn head_for(space: &Space) -> ActionHead {
@@ -275,6 +327,8 @@ pub fn head_for(space: &Space) -> ActionHead {
         s @ Space::Box { .. } => ActionHead::Gaussian {
             action_dim: s.action_width(),
         },
+        Space::MultiDiscrete { nvec } => ActionHead::MultiCategorical { nvec: nvec.clone() },
+        Space::MultiBinary { n } => ActionHead::Bernoulli { n: *n },
         other => unreachable!("{other} has no policy head: check_with refuses it"),
     }
 }
@@ -296,7 +350,7 @@ mod tests {
             let mut r = rl_core::rng::seeded(1);
             let mut all = Vec::new();
             for _ in 0..20 {
-                match actor.act(&obs, &mut r, false, &dev) {
+                match actor.act(&obs, None, &mut r, false, &dev) {
                     Actions::Discrete(a) => all.extend_from_slice(a),
                     Actions::Continuous(_) => unreachable!("a categorical head"),
                 }

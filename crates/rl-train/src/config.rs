@@ -588,15 +588,6 @@ impl TrainConfig {
         if let Some(problem) = spec.action_space.action_space_problem() {
             return err(format!("env {id}: {problem}"));
         }
-        if matches!(
-            spec.action_space,
-            Space::MultiDiscrete { .. } | Space::MultiBinary { .. }
-        ) {
-            return err(format!(
-                "env {id}: the learners do not act in {} yet",
-                spec.action_space
-            ));
-        }
         if let Some(problem) = spec.observation_space.observation_space_problem() {
             return err(format!("env {id}: {problem}"));
         }

@@ -4,7 +4,7 @@
 use burn::optim::GradientsParams;
 use burn::prelude::*;
 use burn::tensor::backend::AutodiffBackend;
-use rl_models::{ActionBatch, ActionHead, ActorCritic};
+use rl_models::{ActionHead, ActorCritic};
 
 use crate::grad_clip::global_norm;
 
@@ -14,14 +14,16 @@ use crate::grad_clip::global_norm;
 /// head, `action_dim` values per step for a Gaussian one.
 pub fn grad_log_prob_norms<B: AutodiffBackend>(
     model: &ActorCritic<B>,
-    head: ActionHead,
+    head: &ActionHead,
     obs: &[f32],
     obs_dim: usize,
     actions: &[f32],
+    masks: &[bool],
     device: &B::Device,
 ) -> Vec<f32> {
     let t_len = obs.len() / obs_dim;
     let width = actions.len() / t_len.max(1);
+    let mask_width = masks.len() / t_len.max(1);
     (0..t_len)
         .map(|t| {
             let o = Tensor::<B, 2>::from_data(
@@ -29,17 +31,18 @@ pub fn grad_log_prob_norms<B: AutodiffBackend>(
                 device,
             );
             let a = &actions[t * width..(t + 1) * width];
-            let batch = match head {
-                ActionHead::Categorical { .. } => ActionBatch::Discrete(Tensor::from_data(
-                    TensorData::new(vec![a[0] as i64], [1]),
-                    device,
-                )),
-                ActionHead::Gaussian { action_dim } => ActionBatch::Continuous(Tensor::from_data(
-                    TensorData::new(a.to_vec(), [1, action_dim]),
-                    device,
-                )),
-            };
-            let logp = model.policy.log_prob(model.policy_forward(o), batch).sum();
+            let ints: Vec<i64> = a.iter().map(|&x| x as i64).collect();
+            let batch = crate::learner::action_batch(head, &ints, a, 1, device);
+            let mask = (mask_width > 0).then(|| {
+                let m = masks[t * mask_width..(t + 1) * mask_width].to_vec();
+                Tensor::<B, 2, Bool>::from_data(TensorData::new(m, [1, mask_width]), device)
+            });
+            let out = model.policy_forward(o);
+            let logp = match mask {
+                Some(mask) => model.policy.log_prob_and_entropy(out, batch, Some(mask)).0,
+                None => model.policy.log_prob(out, batch),
+            }
+            .sum();
             let grads = GradientsParams::from_grads(logp.backward(), model);
             global_norm::<B, _>(model, &grads, device)
         })
@@ -71,7 +74,7 @@ mod tests {
         let p1 = 1.0 / (1.0 + (l[0] - l[1]).exp());
         let diff = ((1.0_f32 - p1).powi(2) * 2.0).sqrt(); // e_1 - p = (-p0, 1 - p1), p0 = 1 - p1
         let want = diff * (0.25_f32 + 1.0 + 1.0).sqrt();
-        let got = grad_log_prob_norms(&model, cfg.action, &obs, 2, &[1.0], &dev);
+        let got = grad_log_prob_norms(&model, &cfg.action, &obs, 2, &[1.0], &[], &dev);
         assert!((got[0] - want).abs() < 1e-5, "{got:?} vs {want}");
     }
 }

@@ -479,7 +479,7 @@ impl<B: AutodiffBackend> Learner<B> {
         let model_cfg = model_config(&cfg, &spec);
         Self {
             recipe: cfg.recipe(),
-            head: model_cfg.action,
+            head: model_cfg.action.clone(),
             obs_dim: model_cfg.obs_dim,
             source,
             spec,
@@ -659,8 +659,8 @@ impl<B: AutodiffBackend> Learner<B> {
         let mut truncation_values = None;
         if recipe.is_single_step() {
             self.rollout.gather(&all, &mut self.minibatch);
-            let (obs, actions) = self.inputs();
-            let eval = self.model.evaluate(obs, actions);
+            let (obs, actions, masks) = self.inputs();
+            let eval = self.model.evaluate_masked(obs, actions, masks);
             if recipe.estimator.needs_values()
                 && let Some(v) = &eval.value
             {
@@ -713,8 +713,8 @@ impl<B: AutodiffBackend> Learner<B> {
                 let eval = match single.take() {
                     Some(eval) => eval,
                     None => {
-                        let (obs, actions) = self.inputs();
-                        self.model.evaluate(obs, actions)
+                        let (obs, actions, masks) = self.inputs();
+                        self.model.evaluate_masked(obs, actions, masks)
                     }
                 };
                 let l = loss(eval, self.targets(), objective, coefs);
@@ -843,14 +843,20 @@ impl<B: AutodiffBackend> Learner<B> {
         let mb = &mut self.minibatch;
         mb.obs
             .extend_from_slice(&self.rollout.truncation_obs[..k * self.obs_dim]);
+        let w = self.head.action_width();
         match self.head {
-            ActionHead::Categorical { .. } => mb.discrete.resize(n + k, 0),
-            ActionHead::Gaussian { action_dim } => mb.continuous.resize((n + k) * action_dim, 0.0),
+            ActionHead::Gaussian { .. } => mb.continuous.resize((n + k) * w, 0.0),
+            _ => mb.discrete.resize((n + k) * w, 0),
         }
-        let (obs, actions) = inputs(mb, self.obs_dim, self.head, &self.device);
+        if !mb.masks.is_empty() {
+            // Every action allowed: the rows are a value's, their actions made up.
+            let mask_w = mb.masks.len() / n;
+            mb.masks.resize((n + k) * mask_w, true);
+        }
+        let (obs, actions, masks) = inputs(mb, self.obs_dim, &self.head, &self.device);
         let Evaluation {
             log_prob, value, ..
-        } = self.model.valid().evaluate(obs, actions);
+        } = self.model.valid().evaluate_masked(obs, actions, masks);
         let all = match value {
             Some(v) => read_f32(Tensor::cat(vec![log_prob, v], 0)),
             None => read_f32(log_prob),
@@ -916,9 +922,9 @@ impl<B: AutodiffBackend> Learner<B> {
         })
     }
 
-    /// The minibatch's observations and actions on the autodiff backend.
-    fn inputs(&self) -> (Tensor<B, 2>, ActionBatch<B>) {
-        inputs(&self.minibatch, self.obs_dim, self.head, &self.device)
+    /// The minibatch's observations, actions and action masks on the autodiff backend.
+    fn inputs(&self) -> (Tensor<B, 2>, ActionBatch<B>, Option<Tensor<B, 2, Bool>>) {
+        inputs(&self.minibatch, self.obs_dim, &self.head, &self.device)
     }
 
     /// The minibatch's constants.
@@ -948,26 +954,48 @@ fn shuffle(rows: &mut [usize], rng: &mut Rng) {
     }
 }
 
-/// A minibatch's observations and actions as tensors on backend `C`.
+/// A minibatch's observations, actions and action masks (when it holds any) as tensors
+/// on backend `C`.
+#[allow(clippy::type_complexity)]
 fn inputs<C: Backend>(
     mb: &Minibatch,
     obs_dim: usize,
-    head: ActionHead,
+    head: &ActionHead,
     device: &C::Device,
-) -> (Tensor<C, 2>, ActionBatch<C>) {
+) -> (Tensor<C, 2>, ActionBatch<C>, Option<Tensor<C, 2, Bool>>) {
     let rows = mb.obs.len() / obs_dim;
     let obs = Tensor::from_data(TensorData::new(mb.obs.clone(), [rows, obs_dim]), device);
-    let actions = match head {
+    let actions = action_batch(head, &mb.discrete, &mb.continuous, rows, device);
+    let masks = (!mb.masks.is_empty()).then(|| {
+        let w = mb.masks.len() / rows;
+        Tensor::from_data(TensorData::new(mb.masks.clone(), [rows, w]), device)
+    });
+    (obs, actions, masks)
+}
+
+/// `rows` actions as the policy head wants them: integer ones from `discrete`
+/// (the action's width per row), Gaussian ones from `continuous`.
+pub(crate) fn action_batch<C: Backend>(
+    head: &ActionHead,
+    discrete: &[i64],
+    continuous: &[f32],
+    rows: usize,
+    device: &C::Device,
+) -> ActionBatch<C> {
+    match head {
         ActionHead::Categorical { .. } => ActionBatch::Discrete(Tensor::from_data(
-            TensorData::new(mb.discrete.clone(), [rows]),
+            TensorData::new(discrete.to_vec(), [rows]),
             device,
         )),
-        ActionHead::Gaussian { action_dim } => ActionBatch::Continuous(Tensor::from_data(
-            TensorData::new(mb.continuous.clone(), [rows, action_dim]),
+        &ActionHead::Gaussian { action_dim } => ActionBatch::Continuous(Tensor::from_data(
+            TensorData::new(continuous.to_vec(), [rows, action_dim]),
             device,
         )),
-    };
-    (obs, actions)
+        head => ActionBatch::MultiDiscrete(Tensor::from_data(
+            TensorData::new(discrete.to_vec(), [rows, head.action_width()]),
+            device,
+        )),
+    }
 }
 
 /// The update's loss terms and diagnostics, summed over its gradient steps on the

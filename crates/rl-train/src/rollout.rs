@@ -52,6 +52,7 @@ struct Segment {
     obs: Vec<f32>,
     discrete: Vec<i64>,
     continuous: Vec<f32>,
+    masks: Vec<bool>,
     rewards: Vec<f32>,
     terminated: Vec<bool>,
     truncated: Vec<bool>,
@@ -64,6 +65,7 @@ impl Segment {
         self.obs.clear();
         self.discrete.clear();
         self.continuous.clear();
+        self.masks.clear();
         self.rewards.clear();
         self.terminated.clear();
         self.truncated.clear();
@@ -83,10 +85,14 @@ pub struct Rollout {
     dirty: Vec<bool>,
     /// Observations, `len * obs_dim`.
     pub obs: Vec<f32>,
-    /// Actions of a categorical policy, one per step (empty for a Gaussian one).
+    /// Integer actions (categorical, multi-categorical, Bernoulli policies), the action's
+    /// width per step (empty for a Gaussian one).
     pub discrete: Vec<i64>,
-    /// Actions of a Gaussian policy, `len * action_dim` (empty for a categorical one).
+    /// Actions of a Gaussian policy, `len * action_dim` (empty otherwise).
     pub continuous: Vec<f32>,
+    /// The action masks the actions were drawn under, the mask's width per step (empty
+    /// when the environments give none).
+    pub masks: Vec<bool>,
     /// `r_t`.
     pub rewards: Vec<f32>,
     /// Step `t` reached a terminal state.
@@ -120,6 +126,7 @@ impl Rollout {
             obs: Vec::new(),
             discrete: Vec::new(),
             continuous: Vec::new(),
+            masks: Vec::new(),
             rewards: Vec::new(),
             terminated: Vec::new(),
             truncated: Vec::new(),
@@ -186,16 +193,25 @@ impl Rollout {
         let mut t = 0;
         loop {
             // Act.
-            let actions = actor.act(&obs, rng, false, device);
+            let masks = envs.action_masks();
+            let actions = actor.act(&obs, masks, rng, false, device);
             for (i, seg) in self.segments.iter_mut().enumerate() {
                 if active[i] {
                     seg.obs.extend_from_slice(&obs[i * d..(i + 1) * d]);
                     match actions {
-                        Actions::Discrete(a) => seg.discrete.push(a[i] as i64),
+                        Actions::Discrete(a) => {
+                            let w = a.len() / n;
+                            seg.discrete
+                                .extend(a[i * w..(i + 1) * w].iter().map(|&x| x as i64));
+                        }
                         Actions::Continuous(a) => {
                             let w = a.len() / n;
                             seg.continuous.extend_from_slice(&a[i * w..(i + 1) * w]);
                         }
+                    }
+                    if let Some(m) = masks {
+                        let w = m.len() / n;
+                        seg.masks.extend_from_slice(&m[i * w..(i + 1) * w]);
                     }
                 }
             }
@@ -283,6 +299,7 @@ impl Rollout {
         self.obs.clear();
         self.discrete.clear();
         self.continuous.clear();
+        self.masks.clear();
         self.rewards.clear();
         self.terminated.clear();
         self.truncated.clear();
@@ -291,6 +308,7 @@ impl Rollout {
             self.obs.extend_from_slice(&s.obs);
             self.discrete.extend_from_slice(&s.discrete);
             self.continuous.extend_from_slice(&s.continuous);
+            self.masks.extend_from_slice(&s.masks);
             self.rewards.extend_from_slice(&s.rewards);
             self.terminated.extend_from_slice(&s.terminated);
             self.truncated.extend_from_slice(&s.truncated);
@@ -321,14 +339,21 @@ impl Rollout {
                 to.extend_from_slice(&from[r * width..(r + 1) * width]);
             }
         }
-        let width = if self.is_empty() {
-            0
-        } else {
-            self.continuous.len() / self.len()
-        };
+        let width = |column: usize| column.checked_div(self.len()).unwrap_or(0);
         pick(&self.obs, self.obs_dim, rows, &mut mb.obs);
-        pick(&self.discrete, 1, rows, &mut mb.discrete);
-        pick(&self.continuous, width, rows, &mut mb.continuous);
+        pick(
+            &self.discrete,
+            width(self.discrete.len()),
+            rows,
+            &mut mb.discrete,
+        );
+        pick(
+            &self.continuous,
+            width(self.continuous.len()),
+            rows,
+            &mut mb.continuous,
+        );
+        pick(&self.masks, width(self.masks.len()), rows, &mut mb.masks);
         pick(&self.advantages, 1, rows, &mut mb.advantages);
         pick(&self.returns, 1, rows, &mut mb.returns);
         pick(&self.old_log_probs, 1, rows, &mut mb.old_log_probs);
@@ -341,10 +366,12 @@ impl Rollout {
 pub struct Minibatch {
     /// Observations, `rows * obs_dim`.
     pub obs: Vec<f32>,
-    /// Categorical actions.
+    /// Integer actions, `rows *` the action's width.
     pub discrete: Vec<i64>,
     /// Gaussian actions, `rows * action_dim`.
     pub continuous: Vec<f32>,
+    /// The actions' masks, `rows *` the mask's width (empty without masks).
+    pub masks: Vec<bool>,
     /// Advantages.
     pub advantages: Vec<f32>,
     /// Value targets.

@@ -11,3 +11,4 @@ mod goldens;
 mod learning;
 mod ppo_goldens;
 mod resume;
+mod spaces;

@@ -191,3 +191,65 @@ fn a_state_that_does_not_fit_its_configuration_is_an_error() {
         Err(TrainError::Config(_))
     ));
 }
+
+/// CartPole as an environment of a user's that cannot be saved: not `Serialize`.
+#[derive(Debug)]
+struct Unsaved(rl_core::CartPole);
+
+impl rl_core::Env for Unsaved {
+    fn spec(&self) -> rl_core::EnvSpec {
+        self.0.spec()
+    }
+    fn reset(&mut self, seed: Option<u64>) -> &[f32] {
+        self.0.reset(seed)
+    }
+    fn step(&mut self, action: rl_core::Action<'_>) -> rl_core::Result<rl_core::Step<'_>> {
+        self.0.step(action)
+    }
+}
+
+#[test]
+fn environments_that_cannot_be_saved_restart_their_episodes_and_nothing_else() {
+    let source = || {
+        rl_train::EnvSource::new("Unsaved-v0", |_: &TrainConfig| {
+            Ok(Unsaved(rl_core::CartPole::new()))
+        })
+    };
+    let cfg = TrainConfig {
+        env: "Unsaved-v0".into(),
+        n_envs: 2,
+        steps_per_update: Some(64),
+        total_steps: Some(64 * 8),
+        hidden: vec![8],
+        ..TrainConfig::for_algo(Algo::Ppo)
+    };
+    let mut first = Learner::<B>::with_env(source(), cfg, device()).unwrap();
+    for _ in 0..3 {
+        first.update().unwrap();
+    }
+    let bytes = encode(1, &first.state().unwrap()).unwrap();
+    let resume = || {
+        let state: LearnerState = decode(&bytes, 1).unwrap();
+        Learner::<B>::from_state_with_env(source(), state, device()).unwrap()
+    };
+    let mut a = resume();
+    // The network, the optimiser's state and the counters continue exactly; the
+    // episodes restart.
+    assert!(a.restarted_episodes());
+    assert_eq!(weights(&a), weights(&first));
+    assert_eq!(
+        (a.updates(), a.env_steps(), a.episodes()),
+        (first.updates(), first.env_steps(), first.episodes())
+    );
+    // From the next seed of the run's environment stream: resuming the same state
+    // twice gives the same run.
+    let mut b = resume();
+    for _ in 0..3 {
+        assert_eq!(key(&a.update().unwrap()), key(&b.update().unwrap()));
+    }
+    // A run in one stretch has the episodes in progress at update 3 go on, so the two
+    // differ from there (the first update after a restart starts fresh episodes).
+    let straight = key(&first.update().unwrap());
+    let restarted = key(&resume().update().unwrap());
+    assert_ne!(straight, restarted);
+}
