@@ -120,26 +120,58 @@ impl Space {
         }
     }
 
-    /// Checks one integer action (`action_width` indices) against the space.
+    /// Checks one integer action (`action_width` indices) against the space (without
+    /// allocating: it runs for every environment at every step).
     pub fn check_indices(&self, action: &[usize]) -> Result<()> {
-        let sizes = self.component_sizes();
-        if action.len() != sizes.len() {
-            return Err(Error::new(ErrorKind::InvalidAction(format!(
-                "an action of {} indices given to {self}, which takes {}",
-                action.len(),
-                sizes.len()
-            ))));
-        }
-        match action.iter().zip(&sizes).find(|(a, n)| a >= n) {
-            Some((&action, &n)) => Err(Error::new(ErrorKind::ActionOutOfRange { action, n })),
-            None => Ok(()),
+        let wrong_length = |want: usize| {
+            Err(Error::new(ErrorKind::InvalidAction(format!(
+                "an action of {} indices given to {self}, which takes {want}",
+                action.len()
+            ))))
+        };
+        let out_of_range = |action: usize, n: usize| {
+            Err(Error::new(ErrorKind::ActionOutOfRange { action, n }))
+        };
+        match self {
+            Space::Discrete { n } => match action {
+                [a] if a < n => Ok(()),
+                [a] => out_of_range(*a, *n),
+                _ => wrong_length(1),
+            },
+            Space::MultiDiscrete { nvec } => {
+                if action.len() != nvec.len() {
+                    return wrong_length(nvec.len());
+                }
+                match action.iter().zip(nvec).find(|(a, n)| a >= n) {
+                    Some((&a, &n)) => out_of_range(a, n),
+                    None => Ok(()),
+                }
+            }
+            Space::MultiBinary { n } => {
+                if action.len() != *n {
+                    return wrong_length(*n);
+                }
+                match action.iter().find(|&&a| a > 1) {
+                    Some(&a) => out_of_range(a, 2),
+                    None => Ok(()),
+                }
+            }
+            other => Err(Error::new(ErrorKind::InvalidAction(format!(
+                "integer actions given to {other}"
+            )))),
         }
     }
 
-    /// The first component of `mask` (`mask_width` flags) that allows no action, if any.
+    /// The first component of `mask` (`mask_width` flags) that allows no action, if any
+    /// (without allocating: it runs for every environment at every step).
     pub fn empty_mask_component(&self, mask: &[bool]) -> Option<usize> {
+        let sizes: &[usize] = match self {
+            Space::Discrete { n } => std::slice::from_ref(n),
+            Space::MultiDiscrete { nvec } => nvec,
+            _ => return None,
+        };
         let mut at = 0;
-        for (k, n) in self.component_sizes().into_iter().enumerate() {
+        for (k, &n) in sizes.iter().enumerate() {
             let part = mask.get(at..at + n)?;
             if !part.contains(&true) {
                 return Some(k);

@@ -227,8 +227,12 @@ impl Rollout {
             envs.step(actions)?;
             t += 1;
             norm.observe(envs.observations(), &mut obs);
+            // Each accessor once per step: they are calls through the trait object.
+            let (terminated, truncated) = (envs.terminated(), envs.truncated());
+            let final_observations = envs.final_observations();
+            let finished = envs.finished();
             for (i, dn) in done.iter_mut().enumerate() {
-                *dn = envs.terminated()[i] || envs.truncated()[i];
+                *dn = terminated[i] || truncated[i];
             }
             norm.rewards(envs.rewards(), &done, &mut rewards);
             for (i, seg) in self.segments.iter_mut().enumerate() {
@@ -238,21 +242,17 @@ impl Rollout {
                     continue;
                 }
                 counters.env_steps += 1;
-                let (term, trunc) = (envs.terminated()[i], envs.truncated()[i]);
+                let (term, trunc) = (terminated[i], truncated[i]);
                 seg.rewards.push(rewards[i]);
                 seg.terminated.push(term);
                 seg.truncated.push(trunc);
                 if trunc && !term {
-                    norm.normalize_obs(
-                        &envs.final_observations()[i * d..(i + 1) * d],
-                        &mut final_obs,
-                    );
+                    norm.normalize_obs(&final_observations[i * d..(i + 1) * d], &mut final_obs);
                     seg.truncation_obs.extend_from_slice(&final_obs);
                 }
                 if term || trunc {
                     seg.episodes += 1;
-                    let end = envs
-                        .finished()
+                    let end = finished
                         .iter()
                         .find(|e| e.env == i)
                         .expect("an ended episode is reported");
