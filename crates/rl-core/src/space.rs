@@ -129,9 +129,8 @@ impl Space {
                 action.len()
             ))))
         };
-        let out_of_range = |action: usize, n: usize| {
-            Err(Error::new(ErrorKind::ActionOutOfRange { action, n }))
-        };
+        let out_of_range =
+            |action: usize, n: usize| Err(Error::new(ErrorKind::ActionOutOfRange { action, n }));
         match self {
             Space::Discrete { n } => match action {
                 [a] if a < n => Ok(()),

@@ -112,19 +112,25 @@ impl<E> std::fmt::Debug for Snapshots<E> {
     }
 }
 
-/// What is wrong with an observation an environment returned, if anything.
-fn observation_problem(obs: &[f32], d: usize, space: &Space) -> Option<String> {
-    if obs.len() != d {
-        return Some(format!(
-            "it returned an observation of {} values; its observation space {space} has {d}",
-            obs.len()
-        ));
+/// The index of the first value of `x` that is not finite, if any: one pass that the
+/// compiler vectorises (a flag per chunk of eight, the position found only on failure).
+#[inline(always)]
+fn first_non_finite(x: &[f32]) -> Option<usize> {
+    let mut chunks = x.chunks_exact(8);
+    let bad_chunk = chunks.by_ref().any(|c| {
+        c.iter().fold(false, |bad, v| {
+            bad | (v.to_bits() & 0x7f80_0000 == 0x7f80_0000)
+        })
+    });
+    let bad_tail = chunks
+        .remainder()
+        .iter()
+        .any(|v| v.to_bits() & 0x7f80_0000 == 0x7f80_0000);
+    if bad_chunk || bad_tail {
+        x.iter().position(|v| !v.is_finite())
+    } else {
+        None
     }
-    let k = obs.iter().position(|v| !v.is_finite())?;
-    Some(format!(
-        "it returned the observation value {} at index {k}",
-        obs[k]
-    ))
 }
 
 impl<E: Env> VecEnv<E> {
@@ -227,8 +233,18 @@ impl<E: Env> VecEnv<E> {
         result
     }
 
-    /// Reads environment `i`'s action mask into the vector's masks, checking it.
+    /// Reads environment `i`'s action mask into the vector's masks, checking it. For an
+    /// environment without masks (the default `action_mask`), nothing but a test.
+    #[inline(always)]
     fn take_mask(&mut self, i: usize) -> Result<()> {
+        if self.masks.is_empty() && self.envs[i].action_mask().is_none() {
+            return Ok(());
+        }
+        self.take_given_mask(i)
+    }
+
+    #[inline(never)]
+    fn take_given_mask(&mut self, i: usize) -> Result<()> {
         let w = self.mask_width;
         match self.envs[i].action_mask() {
             None if self.masks.is_empty() => Ok(()),
@@ -259,42 +275,40 @@ impl<E: Env> VecEnv<E> {
     }
 
     /// Resets environment `i` with `seed` and takes its first observation into
-    /// `observations` (and `final_observations` with `both`).
+    /// `observations` (and `final_observations` with `both`). Its values are checked by
+    /// the caller, for every environment at once ([`first_non_finite`]).
+    #[inline(always)]
     fn reset_env(&mut self, i: usize, seed: Option<u64>, both: bool) -> Result<()> {
         let d = self.obs_dim;
         let row = i * d..(i + 1) * d;
+        self.returns[i] = 0.0;
+        self.lengths[i] = 0;
         let obs = self.envs[i].reset(seed);
-        let problem = observation_problem(obs, d, &self.spec.observation_space);
-        if problem.is_none() {
-            self.observations[row.clone()].copy_from_slice(obs);
+        if obs.len() != d {
+            let len = obs.len();
+            return Err(self.bad_step(i, len, 0.0));
         }
-        if let Some(what) = problem {
-            return Err(self.misbehaved(i, what));
-        }
+        self.observations[row.clone()].copy_from_slice(obs);
         if both {
             self.final_observations[row.clone()].copy_from_slice(&self.observations[row]);
         }
-        self.returns[i] = 0.0;
-        self.lengths[i] = 0;
         self.take_mask(i)
     }
 
+    /// Steps environment `i`. Its observation's values are checked for every
+    /// environment at once, after the batch (see [`first_non_finite`]); its length and
+    /// its reward here.
     #[inline(always)]
     fn step_one(&mut self, i: usize, action: Action<'_>) -> Result<()> {
         let d = self.obs_dim;
         let row = i * d..(i + 1) * d;
         let step = self.envs[i].step(action)?;
         let (reward, terminated, truncated) = (step.reward, step.terminated, step.truncated);
-        let problem = match observation_problem(step.observation, d, &self.spec.observation_space) {
-            None if !reward.is_finite() => Some(format!("it returned the reward {reward}")),
-            problem => problem,
-        };
-        if problem.is_none() {
-            self.final_observations[row.clone()].copy_from_slice(step.observation);
+        if step.observation.len() != d || !reward.is_finite() {
+            let len = step.observation.len();
+            return Err(self.bad_step(i, len, reward));
         }
-        if let Some(what) = problem {
-            return Err(self.misbehaved(i, what));
-        }
+        self.final_observations[row.clone()].copy_from_slice(step.observation);
         self.rewards[i] = reward as f32;
         self.terminated[i] = terminated;
         self.truncated[i] = truncated;
@@ -319,6 +333,61 @@ impl<E: Env> VecEnv<E> {
         }
     }
 
+    /// The error for a step that returned an observation of `len` values or a
+    /// non-finite `reward`.
+    #[cold]
+    #[inline(never)]
+    fn bad_step(&self, i: usize, len: usize, reward: f64) -> Error {
+        let what = if len != self.obs_dim {
+            format!(
+                "it returned an observation of {len} values; its observation space {} has {}",
+                self.spec.observation_space, self.obs_dim
+            )
+        } else {
+            format!("it returned the reward {reward}")
+        };
+        self.misbehaved(i, what)
+    }
+
+    /// The error for the first non-finite value of the observations the last step or
+    /// reset returned (a step's, then the first observations of the episodes it
+    /// started), if any.
+    #[inline(always)]
+    fn check_observations(&self) -> Result<()> {
+        if let Some(k) = first_non_finite(&self.final_observations) {
+            return Err(self.non_finite(k, &self.final_observations, true));
+        }
+        match first_non_finite(&self.observations) {
+            None => Ok(()),
+            Some(k) => Err(self.non_finite(k, &self.observations, false)),
+        }
+    }
+
+    /// `stepped`: the value came from a step (else from a reset).
+    #[cold]
+    #[inline(never)]
+    fn non_finite(&self, k: usize, values: &[f32], stepped: bool) -> Error {
+        let d = self.obs_dim.max(1);
+        let env = k / d;
+        // The steps before the call that returned it (a step's episode may have ended
+        // there; a reset's has taken none).
+        let step = match (stepped, self.finished.iter().find(|e| e.env == env)) {
+            (false, _) => 0,
+            (true, Some(end)) => end.episodic_length.saturating_sub(1),
+            (true, None) => self.lengths[env].saturating_sub(1),
+        };
+        Error::new(ErrorKind::Misbehaved {
+            id: self.spec.id.clone(),
+            env,
+            step,
+            what: format!(
+                "it returned the observation value {} at index {}",
+                values[k],
+                k % d
+            ),
+        })
+    }
+
     fn check(&self, actions: Actions<'_>) -> Result<()> {
         let n = self.envs.len();
         let want = n * self.action_width;
@@ -331,8 +400,21 @@ impl<E: Env> VecEnv<E> {
                         a.len(),
                     )));
                 }
-                for row in a.chunks_exact(self.action_width.max(1)) {
-                    space.check_indices(row)?;
+                match space {
+                    // One comparison per environment for the common case.
+                    &Space::Discrete { n: k } => {
+                        if let Some(&bad) = a.iter().find(|&&x| x >= k) {
+                            return Err(Error::new(ErrorKind::ActionOutOfRange {
+                                action: bad,
+                                n: k,
+                            }));
+                        }
+                    }
+                    _ => {
+                        for row in a.chunks_exact(self.action_width.max(1)) {
+                            space.check_indices(row)?;
+                        }
+                    }
                 }
             }
             (Actions::Continuous(a), false) => {
@@ -375,7 +457,7 @@ impl<E: Env + Send> VectorEnv for VecEnv<E> {
                 current.set(i);
                 v.reset_env(i, seed.map(|s| s.wrapping_add(i as u64)), true)?;
             }
-            Ok(())
+            v.check_observations()
         })?;
         self.finished.clear();
         self.started = true;
@@ -389,7 +471,10 @@ impl<E: Env + Send> VectorEnv for VecEnv<E> {
         if i >= self.envs.len() {
             return Err(Error::length(format!("no environment {i}")));
         }
-        self.guarded(&Cell::new(i), |v| v.reset_env(i, None, true))
+        self.guarded(&Cell::new(i), |v| {
+            v.reset_env(i, None, true)?;
+            v.check_observations()
+        })
     }
 
     fn step(&mut self, actions: Actions<'_>) -> Result<()> {
@@ -402,28 +487,28 @@ impl<E: Env + Send> VectorEnv for VecEnv<E> {
         self.check(actions)?;
         self.finished.clear();
         let current = Cell::new(0);
-        self.guarded(&current, |v| match actions {
-            Actions::Discrete(a) if v.action_width == 1 && v.spec.action_space.is_scalar() => {
-                for (i, &a) in a.iter().enumerate() {
-                    current.set(i);
-                    v.step_one(i, Action::Discrete(a))?;
+        self.guarded(&current, |v| {
+            match actions {
+                Actions::Discrete(a) if v.action_width == 1 && v.spec.action_space.is_scalar() => {
+                    for (i, &a) in a.iter().enumerate() {
+                        current.set(i);
+                        v.step_one(i, Action::Discrete(a))?;
+                    }
                 }
-                Ok(())
-            }
-            Actions::Discrete(a) => {
-                for (i, a) in a.chunks_exact(v.action_width).enumerate() {
-                    current.set(i);
-                    v.step_one(i, Action::MultiDiscrete(a))?;
+                Actions::Discrete(a) => {
+                    for (i, a) in a.chunks_exact(v.action_width).enumerate() {
+                        current.set(i);
+                        v.step_one(i, Action::MultiDiscrete(a))?;
+                    }
                 }
-                Ok(())
-            }
-            Actions::Continuous(a) => {
-                for (i, a) in a.chunks_exact(v.action_width).enumerate() {
-                    current.set(i);
-                    v.step_one(i, Action::Continuous(a))?;
+                Actions::Continuous(a) => {
+                    for (i, a) in a.chunks_exact(v.action_width).enumerate() {
+                        current.set(i);
+                        v.step_one(i, Action::Continuous(a))?;
+                    }
                 }
-                Ok(())
             }
+            v.check_observations()
         })
     }
 
@@ -764,14 +849,17 @@ mod tests {
             )
         }
         fn reset(&mut self, _seed: Option<u64>) -> &[f32] {
+            // A second episode starts badly when told to.
+            let bad = self.fault == "reset" && self.t > 0;
             self.t = 0;
-            self.obs = vec![0.0];
+            self.obs = if bad { vec![f32::NAN] } else { vec![0.0] };
             self.mask = vec![true, true];
             &self.obs
         }
         fn step(&mut self, _action: Action<'_>) -> Result<Step<'_>> {
             self.t += 1;
             let mut reward = 1.0;
+            let mut terminated = false;
             if self.t == 3 {
                 match self.fault {
                     "panic" => panic!("the simulator lost its state"),
@@ -779,13 +867,14 @@ mod tests {
                     "infinite reward" => reward = f64::INFINITY,
                     "length" => self.obs = vec![0.0, 1.0],
                     "mask" => self.mask = vec![false, false],
+                    "reset" => terminated = true,
                     _ => {}
                 }
             }
             Ok(Step {
                 observation: &self.obs,
                 reward,
-                terminated: false,
+                terminated,
                 truncated: false,
             })
         }
@@ -804,6 +893,8 @@ mod tests {
             ("infinite reward", "reward inf", 2),
             ("length", "an observation of 2 values", 2),
             ("mask", "allows no action", 3),
+            // The episode ended at the third step; the next one's reset went wrong.
+            ("reset", "observation value NaN at index 0", 0),
         ] {
             let mut v = VecEnv::from_fn(3, |i| Faulty {
                 fault: if i == 1 { fault } else { "" },
