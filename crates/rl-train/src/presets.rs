@@ -10,7 +10,9 @@ use crate::config::{Algo, ConfigError, TrainConfig};
 use crate::env_source::Registry;
 
 /// The preset files, by learner.
-const FILES: [(Algo, &str); 2] = [
+const FILES: [(Algo, &str); 4] = [
+    (Algo::Reinforce, include_str!("../presets/reinforce.toml")),
+    (Algo::Baseline, include_str!("../presets/baseline.toml")),
     (Algo::Ppo, include_str!("../presets/ppo.toml")),
     (Algo::A2c, include_str!("../presets/a2c.toml")),
 ];
@@ -141,7 +143,8 @@ mod tests {
         let cfg = resolve(&Registry::builtin(), None, Some(Algo::Ppo), None, false).unwrap();
         assert_eq!(cfg.preset, None);
         assert_eq!(cfg, TrainConfig::for_algo(Algo::Ppo));
-        // The lesson's learners have no preset: their defaults are the lesson's.
+        // The lesson's learners have no preset on CartPole: their defaults are the
+        // lesson's.
         let cfg = resolve(&Registry::builtin(), None, None, None, true).unwrap();
         assert_eq!(cfg, TrainConfig::default());
     }

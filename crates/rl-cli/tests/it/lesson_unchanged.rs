@@ -39,7 +39,12 @@ const RUNS: [(&str, &str); 9] = [
         "reinforce-pendulum",
         "--env pendulum-v1 --algo reinforce --seed 5 --episodes 8 --steps-per-update 400",
     ),
-    ("baseline-bandit", "--env bandit-v0 --seed 7 --episodes 300"),
+    // The learner as it was, not the bandit's preset (added since, so that the bandit
+    // learns with the lesson's learners: see presets/baseline.toml).
+    (
+        "baseline-bandit",
+        "--env bandit-v0 --seed 7 --episodes 300 --no-preset",
+    ),
     (
         "baseline-acrobot-backend-acting",
         "--config {dir}/acting.toml",

@@ -6,6 +6,7 @@
 mod common;
 mod tfevents;
 
+mod bandit;
 mod cli;
 mod lesson_unchanged;
 mod malformed;
