@@ -22,6 +22,7 @@
 #![warn(missing_docs)]
 
 mod bench;
+mod check_env;
 mod compare;
 mod credit;
 mod eval;
@@ -63,6 +64,10 @@ enum Command {
     Eval(eval::EvalArgs),
     /// List the environments with their spaces and time limits.
     Envs,
+    /// Check that an environment keeps the contract the learners rely on (its spaces,
+    /// observations, rewards, seeding, time limit and masks), as SB3's check_env; exit
+    /// code 2 on a failure.
+    CheckEnv(check_env::CheckEnvArgs),
     /// Export a trained policy as safetensors in PyTorch's layout.
     Export(export::ExportArgs),
     /// Measure training throughput (environment steps per second, updates included).
@@ -130,62 +135,132 @@ pub(crate) fn usage<T>(r: Result<T>) -> Result<T, Failure> {
 }
 
 /// Runs the command line of this process's arguments over `registry`'s environments,
-/// and returns the exit code: what the `rl` binary's `main` is, with
+/// prints any error, and returns the exit code: what the `rl` binary's `main` is, with
 /// [`Registry::builtin`].
 pub fn main(registry: Registry) -> ExitCode {
+    match run(&registry, std::env::args_os()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            // Clap's own errors in its colours, where the terminal takes them.
+            match &e.usage {
+                Some(clap) => {
+                    let _ = clap.print();
+                }
+                None => eprintln!("{e}"),
+            }
+            ExitCode::from(e.code())
+        }
+    }
+}
+
+/// Why a command line failed, and the exit code it maps to.
+#[derive(Debug)]
+pub struct CliError {
+    code: u8,
+    message: String,
+    /// A malformed command line, as clap reports it.
+    usage: Option<clap::Error>,
+}
+
+impl CliError {
+    /// The exit code: 1 a runtime failure, 2 a usage error, 130 stopped by Ctrl-C
+    /// after writing a checkpoint.
+    pub fn code(&self) -> u8 {
+        self.code
+    }
+}
+
+impl std::fmt::Display for CliError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for CliError {}
+
+/// Runs the command line `args` (the binary's name first, as `std::env::args_os` gives
+/// it) over `registry`'s environments. What is printed on success goes to stdout; a
+/// failure is returned, with its exit code, for the caller to print.
+pub fn run<I, T>(registry: &Registry, args: I) -> Result<(), CliError>
+where
+    I: IntoIterator<Item = T>,
+    T: Into<std::ffi::OsString> + Clone,
+{
+    let args: Vec<std::ffi::OsString> = args.into_iter().map(Into::into).collect();
     // Usage lines name the binary as it was started (a binary of your own, say).
-    let name = std::env::args_os()
-        .next()
+    let name = args
+        .first()
         .and_then(|a| {
-            std::path::Path::new(&a)
+            std::path::Path::new(a)
                 .file_stem()
                 .map(|s| s.to_string_lossy().into_owned())
         })
         .unwrap_or_else(|| "rl".into());
-    let matches = Cli::command().bin_name(name).get_matches();
-    let cli = match Cli::from_arg_matches(&matches) {
+    let cli = match Cli::command()
+        .bin_name(name)
+        .try_get_matches_from(args)
+        .and_then(|m| Cli::from_arg_matches(&m))
+    {
         Ok(cli) => cli,
-        Err(e) => e.exit(),
+        Err(e) => {
+            let code = e.exit_code();
+            // Help and the version are printed on stdout, and are no failure.
+            if !e.use_stderr() {
+                let _ = e.print();
+                return Ok(());
+            }
+            return Err(CliError {
+                code: u8::try_from(code).unwrap_or(2),
+                message: e.render().to_string().trim_end().to_string(),
+                usage: Some(e),
+            });
+        }
     };
     quiet_environment_panics();
     let result = match cli.command {
-        Command::Train(args) => train::run(*args, &registry),
-        Command::Eval(args) => eval::run(args, &registry),
-        Command::Envs => envs(&registry),
-        Command::Export(args) => export::run(args, &registry),
+        Command::Train(args) => train::run(*args, registry),
+        Command::Eval(args) => eval::run(args, registry),
+        Command::Envs => envs(registry),
+        Command::CheckEnv(args) => check_env::run(args, registry),
+        Command::Export(args) => export::run(args, registry),
         Command::Bench(args) => bench::run(args),
-        Command::Compare(args) => compare::compare(*args, &registry),
-        Command::Plot(args) => compare::plot(args, &registry),
-        Command::Credit(args) => credit::run(args, &registry),
-        Command::Render(args) => render::run(args, &registry),
+        Command::Compare(args) => compare::compare(*args, registry),
+        Command::Plot(args) => compare::plot(args, registry),
+        Command::Credit(args) => credit::run(args, registry),
+        Command::Render(args) => render::run(args, registry),
     };
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(Failure::Usage(e)) => {
-            eprintln!("error: {e:#}");
-            ExitCode::from(2)
-        }
-        Err(Failure::Runtime(e)) => {
-            eprintln!("error: {e:#}");
-            ExitCode::from(1)
-        }
-        Err(Failure::Interrupted(m)) => {
-            eprintln!("{m}");
-            ExitCode::from(130)
-        }
-    }
+    result.map_err(|f| match f {
+        Failure::Usage(e) => CliError {
+            code: 2,
+            message: format!("error: {e:#}"),
+            usage: None,
+        },
+        Failure::Runtime(e) => CliError {
+            code: 1,
+            message: format!("error: {e:#}"),
+            usage: None,
+        },
+        Failure::Interrupted(m) => CliError {
+            code: 130,
+            message: m,
+            usage: None,
+        },
+    })
 }
 
 /// A panic inside an environment becomes an error naming it (see
 /// `rl_core::VecEnv`): its message is part of that error, so the default hook's report
 /// (and any backtrace) is left out. Every other panic is reported as usual.
 fn quiet_environment_panics() {
-    let default = std::panic::take_hook();
-    std::panic::set_hook(Box::new(move |info| {
-        if !rl_core::in_environment() {
-            default(info);
-        }
-    }));
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let default = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if !rl_core::in_environment() {
+                default(info);
+            }
+        }));
+    });
 }
 
 fn envs(registry: &Registry) -> Result<(), Failure> {

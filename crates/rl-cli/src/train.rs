@@ -373,18 +373,24 @@ pub fn interrupted() -> bool {
 
 /// The first Ctrl-C asks for a checkpoint and a clean stop; a second one stops at once
 /// (the last checkpoint is intact: checkpoints are replaced atomically).
+/// Installed once per process (`rl_cli::run` may be called again in the same one).
 fn install_interrupt_handler() -> Result<(), Failure> {
-    ctrlc::set_handler(|| {
-        if INTERRUPTED.swap(true, Ordering::SeqCst) {
-            eprintln!("\nstopped at once; the last checkpoint is intact");
-            std::process::exit(130);
-        }
-        eprintln!(
-            "\ninterrupted: finishing this update and writing a checkpoint (Ctrl-C again to stop at once)"
-        );
-    })
-    .context("installing the Ctrl-C handler")?;
-    Ok(())
+    static INSTALLED: std::sync::OnceLock<Result<(), String>> = std::sync::OnceLock::new();
+    let installed = INSTALLED.get_or_init(|| {
+        ctrlc::set_handler(|| {
+            if INTERRUPTED.swap(true, Ordering::SeqCst) {
+                eprintln!("\nstopped at once; the last checkpoint is intact");
+                std::process::exit(130);
+            }
+            eprintln!(
+                "\ninterrupted: finishing this update and writing a checkpoint (Ctrl-C again to stop at once)"
+            );
+        })
+        .map_err(|e| e.to_string())
+    });
+    installed
+        .clone()
+        .map_err(|e| Failure::Runtime(anyhow::anyhow!("installing the Ctrl-C handler: {e}")))
 }
 
 pub fn run(args: TrainArgs, registry: &Registry) -> Result<(), Failure> {

@@ -67,6 +67,7 @@
 #![warn(missing_docs)]
 
 mod advantage;
+pub mod check;
 mod env;
 mod envs;
 mod error;
@@ -78,6 +79,7 @@ mod vec_env;
 mod vector;
 
 pub use advantage::{Advantage, Batch, Estimates, discounted_returns, normalize_in_place};
+pub use check::{CheckReport, Finding, Severity, check_env, check_env_of};
 pub use env::{Action, Env, EnvSpec, InternalState, Step};
 pub use envs::{
     Acrobot, BANDIT_DEFAULT_PROBS, Bandit, Builtin, CartPole, MountainCar, MountainCarContinuous,

@@ -8,6 +8,7 @@ mod tfevents;
 
 mod bandit;
 mod cli;
+mod faulty;
 mod lesson_unchanged;
 mod malformed;
 mod mpi;
