@@ -47,6 +47,11 @@ pub fn run(args: ExportArgs, registry: &Registry) -> Result<(), Failure> {
     ];
     let mut meta: std::collections::HashMap<String, String> =
         meta.into_iter().map(|(k, v)| (k.to_string(), v)).collect();
+    if cfg.value == rl_models::ValueNetwork::Separate {
+        // The separate value network's sizes (`value_trunk.*`): its own, or the trunk's.
+        let sizes = cfg.value_hidden.as_ref().unwrap_or(&cfg.hidden);
+        meta.insert("value_hidden".into(), format!("{sizes:?}"));
+    }
     let mut tensors = model.to_torch();
     // Normalised observations: the frozen statistics, as f32 tensors and metadata, so
     // that the file alone reproduces the policy.

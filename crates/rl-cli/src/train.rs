@@ -45,6 +45,10 @@ pub struct HyperArgs {
     /// Hidden layer sizes, comma-separated [default: 64,64].
     #[arg(long, value_delimiter = ',')]
     pub hidden: Option<Vec<usize>>,
+    /// Hidden layer sizes of a separate value network, comma-separated (baseline, a2c
+    /// and ppo with --value-network separate) [default: --hidden's].
+    #[arg(long, value_delimiter = ',')]
+    pub value_hidden: Option<Vec<usize>>,
     /// Hidden activation: tanh or relu [default: tanh].
     #[arg(long)]
     pub activation: Option<Activation>,
@@ -238,7 +242,13 @@ impl HyperArgs {
             checkpoint_every,
             tensorboard
         );
-        set_some!(episodes, total_steps, steps_per_update, bandit_probs);
+        set_some!(
+            episodes,
+            total_steps,
+            steps_per_update,
+            bandit_probs,
+            value_hidden
+        );
         if let Some(v) = self.target_kl
             && wanted("target_kl")
         {
@@ -264,6 +274,7 @@ impl HyperArgs {
             total_steps,
             seed,
             hidden,
+            value_hidden,
             activation,
             init,
             value_network,

@@ -111,6 +111,10 @@ pub struct ActorCriticConfig {
     /// Where the value function lives.
     #[config(default = "ValueNetwork::Shared")]
     pub value: ValueNetwork,
+    /// Hidden layer sizes of a separate value network (SB3's `net_arch=dict(vf=...)`);
+    /// `None`, the trunk's.
+    #[config(default = "None")]
+    pub value_hidden: Option<Vec<usize>>,
     /// Initial log-std of a Gaussian head (of each exploration weight with `sde`).
     #[config(default = 0.0)]
     pub init_log_std: f32,
@@ -297,6 +301,26 @@ impl ActorCriticConfig {
             .with_init(self.init)
     }
 
+    /// The separate value network's trunk: `value_hidden`'s sizes, or the trunk's.
+    fn value_trunk(&self) -> MlpConfig {
+        MlpConfig::new(self.obs_dim)
+            .with_hidden(
+                self.value_hidden
+                    .clone()
+                    .unwrap_or_else(|| self.hidden.clone()),
+            )
+            .with_activation(self.activation)
+            .with_init(self.init)
+    }
+
+    /// The size of the features the value head reads.
+    fn value_features(&self) -> usize {
+        match self.value {
+            ValueNetwork::Separate => self.value_trunk().d_output(),
+            _ => self.trunk().d_output(),
+        }
+    }
+
     /// Burn's standard initialisation, from the backend's generator.
     pub fn init<B: Backend>(&self, device: &B::Device) -> ActorCritic<B> {
         let trunk = self.trunk();
@@ -330,8 +354,10 @@ impl ActorCriticConfig {
         ActorCritic {
             trunk: trunk.init(device),
             policy,
-            value: (self.value != ValueNetwork::None).then(|| ValueHeadConfig::new(d).init(device)),
-            value_trunk: (self.value == ValueNetwork::Separate).then(|| trunk.init(device)),
+            value: (self.value != ValueNetwork::None)
+                .then(|| ValueHeadConfig::new(self.value_features()).init(device)),
+            value_trunk: (self.value == ValueNetwork::Separate)
+                .then(|| self.value_trunk().init(device)),
         }
     }
 
@@ -377,10 +403,10 @@ impl ActorCriticConfig {
                     .linear,
             }),
         };
-        let value_trunk =
-            (self.value == ValueNetwork::Separate).then(|| trunk_cfg.init_seeded(rng, device));
+        let value_trunk = (self.value == ValueNetwork::Separate)
+            .then(|| self.value_trunk().init_seeded(rng, device));
         let value = (self.value != ValueNetwork::None).then(|| {
-            ValueHeadConfig::new(d)
+            ValueHeadConfig::new(self.value_features())
                 .with_init(self.init)
                 .init_seeded(rng, device)
         });

@@ -271,9 +271,34 @@ pub fn write_safetensors(
                     .map_err(|e| TorchError::Format(e.to_string()))
             })
             .collect::<Result<Vec<_>, _>>()?;
-        safetensors::tensor::serialize(views, &Some(metadata))
-            .map_err(|e| TorchError::Format(e.to_string()))
+        let bytes = safetensors::tensor::serialize(views, &Some(metadata))
+            .map_err(|e| TorchError::Format(e.to_string()))?;
+        sorted_header(bytes)
     }
+}
+
+/// The file with its JSON header's keys sorted, the metadata's included: safetensors
+/// writes the metadata map in hash order, which made the same policy different bytes
+/// from one export to the next. The header keeps its length (the same keys and values,
+/// compact), so the data that follows it does not move.
+fn sorted_header(mut bytes: Vec<u8>) -> Result<Vec<u8>, TorchError> {
+    let bad = |what: &str| TorchError::Format(format!("cannot sort the header: {what}"));
+    let len = bytes
+        .get(..8)
+        .map(|b| u64::from_le_bytes(b.try_into().expect("eight bytes")) as usize)
+        .ok_or_else(|| bad("no length"))?;
+    let header = bytes.get(8..8 + len).ok_or_else(|| bad("too short"))?;
+    // serde_json's maps are sorted by key.
+    let value: serde_json::Value =
+        serde_json::from_slice(header.trim_ascii_end()).map_err(|e| bad(&e.to_string()))?;
+    let mut sorted = serde_json::to_vec(&value).map_err(|e| bad(&e.to_string()))?;
+    if sorted.len() > len {
+        return Err(bad("it grew"));
+    }
+    // The safetensors alignment padding.
+    sorted.resize(len, b' ');
+    bytes[8..8 + len].copy_from_slice(&sorted);
+    Ok(bytes)
 }
 
 /// The tensors and metadata of a safetensors file of f32 tensors.
@@ -316,24 +341,37 @@ mod tests {
     #[test]
     fn safetensors_round_trip_gives_the_same_outputs() {
         let dev = device();
-        for (action, value) in [
+        for (action, value, value_hidden) in [
             (
                 ActionHead::Categorical { n_actions: 3 },
                 ValueNetwork::Shared,
+                None,
             ),
             (
                 ActionHead::Gaussian { action_dim: 2 },
                 ValueNetwork::Separate,
+                None,
             ),
+            (
+                ActionHead::MultiCategorical { nvec: vec![2, 3] },
+                ValueNetwork::Separate,
+                Some(vec![12, 4, 3]),
+            ),
+            (ActionHead::Bernoulli { n: 4 }, ValueNetwork::Shared, None),
         ] {
             let cfg = ActorCriticConfig::new(5, action)
                 .with_hidden(vec![8, 6])
-                .with_value(value);
+                .with_value(value)
+                .with_value_hidden(value_hidden);
             let model = cfg.init_seeded::<B>(&mut rl_core::rng::seeded(1), &dev);
             let meta = HashMap::from([("activation".to_string(), "tanh".to_string())]);
             let bytes = model.to_safetensors(meta.clone()).unwrap();
             let (tensors, got_meta) = read_safetensors(&bytes).unwrap();
             assert_eq!(got_meta, meta);
+            if cfg.value_hidden.is_some() {
+                assert_eq!(tensors["value_trunk.2.weight"].shape, vec![3, 4]);
+                assert_eq!(tensors["value.weight"].shape, vec![1, 3]);
+            }
             assert_eq!(
                 tensors["trunk.0.weight"].shape,
                 vec![8, 5],
@@ -348,6 +386,24 @@ mod tests {
             assert_eq!(read_f32(a), read_f32(b));
             assert_eq!(read_f32(va.unwrap()), read_f32(vb.unwrap()));
         }
+    }
+
+    #[test]
+    fn the_same_policy_is_the_same_file_bytes() {
+        let dev = device();
+        let cfg = ActorCriticConfig::new(3, ActionHead::Categorical { n_actions: 2 });
+        let model = cfg.init_seeded::<B>(&mut rl_core::rng::seeded(1), &dev);
+        let meta: HashMap<String, String> = (0..20)
+            .map(|i| (format!("key{i}"), format!("value {i}")))
+            .collect();
+        let first = model.to_safetensors(meta.clone()).unwrap();
+        for _ in 0..5 {
+            // A map of the same entries, in another hash order.
+            let again: HashMap<String, String> = meta.clone().into_iter().collect();
+            assert_eq!(model.to_safetensors(again).unwrap(), first);
+        }
+        let (_, got) = read_safetensors(&first).unwrap();
+        assert_eq!(got, meta);
     }
 
     #[test]

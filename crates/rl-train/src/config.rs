@@ -154,8 +154,12 @@ pub struct TrainConfig {
     /// The budget of A2C and PPO, in environment steps (CleanRL's `total_timesteps`):
     /// training stops after the update that reaches it.
     pub total_steps: Option<u64>,
-    /// Hidden layer sizes of the trunk (and of a separate value network).
+    /// Hidden layer sizes of the trunk (and of a separate value network, unless
+    /// `value_hidden` is set).
     pub hidden: Vec<usize>,
+    /// Hidden layer sizes of a separate value network (SB3's
+    /// `net_arch=dict(pi=[...], vf=[...])`); absent, the trunk's.
+    pub value_hidden: Option<Vec<usize>>,
     /// The trunk's activation.
     pub activation: Activation,
     /// Weight initialisation: `torch` (`nn.Linear`'s default, the lesson's) or
@@ -257,6 +261,7 @@ impl Default for TrainConfig {
             episodes: Some(500),
             total_steps: None,
             hidden: vec![64, 64],
+            value_hidden: None,
             activation: Activation::Tanh,
             init: Init::Torch,
             value_network: ValueNetwork::Shared,
@@ -303,6 +308,7 @@ pub struct ConfigError(pub String);
 /// that does not use it is an error, not a silent no-op.
 const ONLY_FOR: &[(&str, &[Algo])] = &[
     ("episodes", &[Algo::Reinforce, Algo::Baseline]),
+    ("value_hidden", &[Algo::Baseline, Algo::A2c, Algo::Ppo]),
     ("total_steps", &[Algo::A2c, Algo::Ppo]),
     ("normalize_returns", &[Algo::Reinforce, Algo::Baseline]),
     ("episodes_per_update", &[Algo::Reinforce, Algo::Baseline]),
@@ -385,6 +391,10 @@ impl TrainConfig {
         let opt = |v: Option<f64>| v.map_or("\"none\"".to_string(), |v| v.to_string());
         match name {
             "episodes" => self.episodes.map_or("unset".into(), |v| v.to_string()),
+            "value_hidden" => self
+                .value_hidden
+                .as_ref()
+                .map_or("unset".into(), |v| format!("{v:?}")),
             "total_steps" => self.total_steps.map_or("unset".into(), |v| v.to_string()),
             "normalize_returns" => self.normalize_returns.to_string(),
             "episodes_per_update" => self.episodes_per_update.to_string(),
@@ -509,6 +519,23 @@ impl TrainConfig {
                 "hidden is {:?}: allowed one or more sizes, each >= 1",
                 self.hidden
             ));
+        }
+        if let Some(v) = &self.value_hidden {
+            if v.is_empty() || v.contains(&0) {
+                return err(format!(
+                    "value_hidden is {v:?}: allowed one or more sizes, each >= 1 (or absent: the trunk's)"
+                ));
+            }
+            let network = self.model_value_network();
+            if network != ValueNetwork::Separate {
+                let what = match network {
+                    ValueNetwork::None => format!("{} has no value network", self.algo.name()),
+                    _ => "value_network is \"shared\"".to_string(),
+                };
+                return err(format!(
+                    "value_hidden is {v:?}, but {what}: it sizes a separate value network (value_network = \"separate\")"
+                ));
+            }
         }
         if self.n_envs == 0 {
             return err("n_envs is 0: allowed 1 or more".into());

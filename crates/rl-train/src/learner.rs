@@ -238,6 +238,7 @@ pub fn model_config(cfg: &TrainConfig, spec: &EnvSpec) -> ActorCriticConfig {
         head_for(&spec.action_space),
     )
     .with_hidden(cfg.hidden.clone())
+    .with_value_hidden(cfg.value_hidden.clone())
     .with_activation(cfg.activation)
     .with_init(cfg.init)
     .with_value(cfg.model_value_network())

@@ -62,15 +62,23 @@ pub fn estimate(cfg: &TrainConfig, spec: &EnvSpec) -> MemoryEstimate {
         other => (f(other.mask_width().max(other.action_width())), 0.0),
     };
     // Parameters: each trunk layer, the policy head (and log-std), the value network.
-    let sizes: Vec<f64> = std::iter::once(obs)
-        .chain(cfg.hidden.iter().map(|&h| f(h)))
-        .collect();
-    let trunk: f64 = sizes.windows(2).map(|w| w[0] * w[1] + w[1]).sum();
-    let last = *sizes.last().expect("at least the input");
+    // An MLP on the observations: its parameters and its last layer's size.
+    let mlp = |hidden: &[usize]| -> (f64, f64) {
+        let sizes: Vec<f64> = std::iter::once(obs)
+            .chain(hidden.iter().map(|&h| f(h)))
+            .collect();
+        let params = sizes.windows(2).map(|w| w[0] * w[1] + w[1]).sum();
+        (params, *sizes.last().expect("at least the input"))
+    };
+    let (trunk, last) = mlp(&cfg.hidden);
+    let value_hidden = cfg.value_hidden.as_deref().unwrap_or(&cfg.hidden);
     let value = match cfg.model_value_network() {
         rl_models::ValueNetwork::None => 0.0,
         rl_models::ValueNetwork::Shared => last + 1.0,
-        rl_models::ValueNetwork::Separate => trunk + last + 1.0,
+        rl_models::ValueNetwork::Separate => {
+            let (value_trunk, value_last) = mlp(value_hidden);
+            value_trunk + value_last + 1.0
+        }
     };
     let params = trunk + last * width + width + log_std + value;
     // Weights, gradients, two optimiser moments, the step's new weights, the host copy.
@@ -90,12 +98,12 @@ pub fn estimate(cfg: &TrainConfig, spec: &EnvSpec) -> MemoryEstimate {
     // activation's gradient of each, for the policy and a separate value network.
     let batch = rows / f(cfg.minibatches.max(1));
     let widths: f64 = cfg.hidden.iter().map(|&h| f(h)).sum::<f64>() + width + 1.0;
-    let nets = if cfg.model_value_network() == rl_models::ValueNetwork::Separate {
-        2.0
-    } else {
-        1.0
+    let value_widths = match (cfg.model_value_network(), &cfg.value_hidden) {
+        (rl_models::ValueNetwork::Separate, None) => widths,
+        (rl_models::ValueNetwork::Separate, Some(v)) => v.iter().map(|&h| f(h)).sum::<f64>() + 1.0,
+        _ => 0.0,
     };
-    let activations = 4.0 * batch * (obs + 4.0 * widths * nets);
+    let activations = 4.0 * batch * (obs + 4.0 * (widths + value_widths));
 
     // Each environment's state and its row of the vectorised buffers, and acting's
     // per-environment activations.

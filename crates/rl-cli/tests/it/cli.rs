@@ -596,6 +596,10 @@ fn a_gsde_run_evaluates_credits_and_exports_its_exploration_weights() {
         "2048",
         "--hidden",
         "16,8",
+        "--value-network",
+        "separate",
+        "--value-hidden",
+        "12",
         "--use-sde",
         "true",
         "--sde-sample-freq",
@@ -634,6 +638,11 @@ fn a_gsde_run_evaluates_credits_and_exports_its_exploration_weights() {
     assert_eq!(ls.shape, vec![8, 1]);
     assert!(ls.data.iter().any(|&v| v != -2.0), "{:?}", ls.data);
     assert_eq!(meta["exploration"], "gsde");
+    // The critic has its own sizes: one hidden layer of 12 on the two observations.
+    assert_eq!(tensors["value_trunk.0.weight"].shape, vec![12, 2]);
+    assert_eq!(tensors["value.weight"].shape, vec![1, 12]);
+    assert!(!tensors.contains_key("value_trunk.1.weight"));
+    assert_eq!(meta["value_hidden"], "[12]");
 }
 
 #[test]

@@ -174,6 +174,21 @@ fn cases() -> Vec<Case> {
             "valid ones are shared, separate",
         ),
         case(
+            "train --out {dir}/new --algo ppo --value-hidden 8,0",
+            2,
+            "value_hidden is [8, 0]: allowed one or more sizes, each >= 1",
+        ),
+        case(
+            "train --out {dir}/new --algo ppo --value-network shared --value-hidden 8",
+            2,
+            "value_hidden is [8], but value_network is \"shared\"",
+        ),
+        case(
+            "train --out {dir}/new --algo reinforce --value-hidden 8",
+            2,
+            "value_hidden is [8], but reinforce does not use it",
+        ),
+        case(
             "train --out {dir}/new --env bandit-v0 --bandit-probs 0.5,1.5",
             2,
             "bandit_probs",

@@ -7,7 +7,7 @@
 //! and the gradient of every weight and bias. Tolerance: the golden README's float32
 //! honesty, relative 1e-4 with an absolute floor of 1e-6 near zero.
 
-use crate::common::{check, check_grads, f64s, golden_files, read, torch_weights};
+use crate::common::{check, check_grads, f64s, golden_files, read, sizes, torch_weights};
 use burn::optim::GradientsParams;
 use burn::prelude::*;
 use rl_core::{Advantage, Batch};
@@ -25,15 +25,18 @@ fn run_case(case: &Value, failures: &mut Vec<String>) {
     let dev = device();
     let obs_dim = case["obs_dim"].as_u64().unwrap() as usize;
     let n_actions = case["n_actions"].as_u64().unwrap() as usize;
-    let hidden: Vec<usize> = f64s(&case["hidden"]).iter().map(|&h| h as usize).collect();
+    let hidden = sizes(&case["hidden"]);
     let baseline = case["baseline"].as_bool().unwrap();
+    // A case without `shared_trunk` is the lesson's: the value head on the policy's trunk.
+    let separate = case.get("shared_trunk").and_then(Value::as_bool) == Some(false);
     let cfg = ActorCriticConfig::new(obs_dim, ActionHead::Categorical { n_actions })
         .with_hidden(hidden)
-        .with_value(if baseline {
-            ValueNetwork::Shared
-        } else {
-            ValueNetwork::None
-        });
+        .with_value(match (baseline, separate) {
+            (false, _) => ValueNetwork::None,
+            (true, false) => ValueNetwork::Shared,
+            (true, true) => ValueNetwork::Separate,
+        })
+        .with_value_hidden(separate.then(|| sizes(&case["value_hidden"])));
     let tensors = torch_weights(&case["weights"]);
     let model = cfg
         .init::<B>(&dev)
@@ -181,7 +184,7 @@ fn run_case(case: &Value, failures: &mut Vec<String>) {
 #[test]
 fn losses_and_gradients_match_pytorch() {
     let mut n = 0;
-    for (path, file) in golden_files("pg_loss.json", "RL_GOLDENS") {
+    for (path, file) in golden_files(&["pg_loss.json", "pg_loss_critics.json"], "RL_GOLDENS") {
         let cases = file["cases"].as_array().expect("cases");
         let mut failures = Vec::new();
         for case in cases {

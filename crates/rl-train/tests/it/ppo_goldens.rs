@@ -17,7 +17,7 @@
 //! Tolerance: the golden README's, relative 1e-4 with an absolute floor of 1e-6;
 //! `clipfrac` exactly (the same number of clipped rows).
 
-use crate::common::{check, check_grads, f32s, f64s, golden_files, read, torch_weights};
+use crate::common::{check, check_grads, f32s, f64s, golden_files, read, sizes, torch_weights};
 use burn::optim::GradientsParams;
 use burn::prelude::*;
 use rl_core::{Advantage, Batch, normalize_in_place};
@@ -140,18 +140,9 @@ fn model(case: &Value) -> ActorCritic<B> {
         case["activation"], "tanh",
         "{name}: only tanh cases are known"
     );
-    let hidden: Vec<usize> = f64s(&case["hidden"]).iter().map(|&h| h as usize).collect();
+    let hidden = sizes(&case["hidden"]);
     let shared = case["shared_trunk"].as_bool().unwrap();
-    if !shared {
-        let vh: Vec<usize> = f64s(&case["value_hidden"])
-            .iter()
-            .map(|&h| h as usize)
-            .collect();
-        assert_eq!(
-            vh, hidden,
-            "{name}: a separate critic has the actor's shape here"
-        );
-    }
+    let value_hidden = (!shared).then(|| sizes(&case["value_hidden"]));
     let action = match case.get("n_actions").and_then(Value::as_u64) {
         Some(n) => ActionHead::Categorical {
             n_actions: n as usize,
@@ -167,6 +158,7 @@ fn model(case: &Value) -> ActorCritic<B> {
         } else {
             ValueNetwork::Separate
         })
+        .with_value_hidden(value_hidden)
         .init::<B>(&device())
         .load_torch(&torch_weights(&case["weights"]))
         .unwrap_or_else(|e| panic!("{name}: {e}"))
@@ -486,7 +478,10 @@ fn a2c(case: &Value, failures: &mut Vec<String>) {
 #[test]
 fn gae_ppo_and_a2c_match_pytorch() {
     let mut total = 0;
-    for (path, file) in golden_files("ppo_loss.json", "RL_PPO_GOLDENS") {
+    for (path, file) in golden_files(
+        &["ppo_loss.json", "ppo_loss_critics.json"],
+        "RL_PPO_GOLDENS",
+    ) {
         let cases = file["cases"].as_array().expect("cases");
         let mut failures = Vec::new();
         let mut kinds = std::collections::BTreeMap::<String, usize>::new();

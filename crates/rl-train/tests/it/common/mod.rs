@@ -29,6 +29,11 @@ pub fn f64s(v: &Value) -> Vec<f64> {
     }
 }
 
+/// A JSON list of layer sizes.
+pub fn sizes(v: &Value) -> Vec<usize> {
+    f64s(v).into_iter().map(|x| x as usize).collect()
+}
+
 /// `f64s` as f32.
 pub fn f32s(v: &Value) -> Vec<f32> {
     f64s(v).into_iter().map(|x| x as f32).collect()
@@ -128,13 +133,11 @@ fn map_to_grads(model: ActorCritic<B>, grads: &GradientsParams) -> ActorCritic<B
     model.map(&mut ToGrad(grads))
 }
 
-/// The golden file at `tests/goldens/NAME`, and the one named by the environment
-/// variable `var` if set: `(path, parsed)` each.
-pub fn golden_files(name: &str, var: &str) -> Vec<(std::path::PathBuf, Value)> {
-    let here = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/goldens")
-        .join(name);
-    let mut paths = vec![here];
+/// The golden files `tests/goldens/NAME` for each of `names`, and the one named by the
+/// environment variable `var` if set: `(path, parsed)` each.
+pub fn golden_files(names: &[&str], var: &str) -> Vec<(std::path::PathBuf, Value)> {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/goldens");
+    let mut paths: Vec<std::path::PathBuf> = names.iter().map(|n| dir.join(n)).collect();
     if let Some(extra) = std::env::var_os(var) {
         paths.push(extra.into());
     }
