@@ -169,14 +169,9 @@ fn small(args: &BenchArgs) -> Result<(), Failure> {
         m.rates()
     )?;
     for (label, algo) in [("(c)", Algo::Ppo), ("(d)", Algo::A2c)] {
-        let mut cfg = rl_train::presets::resolve(
-            &rl_train::Registry::builtin(),
-            None,
-            Some(algo),
-            Some("CartPole-v1"),
-            true,
-        )
-        .map_err(|e| Failure::Runtime(e.into()))?;
+        let mut cfg = rl_train::Registry::builtin()
+            .resolve(None, Some(algo), Some("CartPole-v1"), true)
+            .map_err(|e| Failure::Runtime(e.into()))?;
         cfg.seed = args.seed;
         if let Some(s) = args.total_steps {
             cfg.total_steps = Some(s);

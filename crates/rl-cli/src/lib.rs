@@ -284,7 +284,7 @@ fn envs(registry: &Registry) -> Result<(), Failure> {
     text += &format!("\nalgorithms: {}\n", Algo::ALL.map(|a| a.name()).join(", "));
     text += &format!(
         "tuned presets (rl train --algo A --env E uses them): {}\n",
-        rl_train::presets::names(registry).join(", ")
+        registry.preset_names().join(", ")
     );
     emit(&text)
 }

@@ -335,17 +335,12 @@ impl HyperArgs {
             .map(load_config_file)
             .transpose()
             .map_err(Failure::Usage)?;
-        rl_train::presets::resolve(
-            registry,
-            file.as_ref(),
-            algo,
-            self.env.as_deref(),
-            !self.no_preset,
-        )
-        .map_err(|e| {
-            let path = config.map_or(String::new(), |p| format!(" {}", p.display()));
-            Failure::Usage(anyhow::anyhow!("invalid config file{path}: {}", e.0))
-        })
+        registry
+            .resolve(file.as_ref(), algo, self.env.as_deref(), !self.no_preset)
+            .map_err(|e| {
+                let path = config.map_or(String::new(), |p| format!(" {}", p.display()));
+                Failure::Usage(anyhow::anyhow!("invalid config file{path}: {}", e.0))
+            })
     }
 }
 

@@ -160,6 +160,33 @@ pub enum ActionBatch<B: Backend> {
     MultiDiscrete(Tensor<B, 2, Int>),
 }
 
+impl<B: Backend> ActionBatch<B> {
+    /// `rows` actions from host buffers, as `head` wants them: integer ones from
+    /// `discrete` (the action's width per row), Gaussian ones from `continuous`.
+    pub fn from_host(
+        head: &ActionHead,
+        discrete: &[i64],
+        continuous: &[f32],
+        rows: usize,
+        device: &B::Device,
+    ) -> Self {
+        match head {
+            ActionHead::Categorical { .. } => ActionBatch::Discrete(Tensor::from_data(
+                TensorData::new(discrete.to_vec(), [rows]),
+                device,
+            )),
+            &ActionHead::Gaussian { action_dim } => ActionBatch::Continuous(Tensor::from_data(
+                TensorData::new(continuous.to_vec(), [rows, action_dim]),
+                device,
+            )),
+            head => ActionBatch::MultiDiscrete(Tensor::from_data(
+                TensorData::new(discrete.to_vec(), [rows, head.action_width()]),
+                device,
+            )),
+        }
+    }
+}
+
 impl<B: Backend> PolicyHead<B> {
     /// Trunk features to logits or means.
     pub fn forward(&self, h: Tensor<B, 2>) -> Tensor<B, 2> {

@@ -148,7 +148,7 @@ pub struct TrainConfig {
     pub seed: u64,
     /// The budget of REINFORCE and the baseline: training stops after the update in
     /// which this many episodes have finished. (A file without the key leaves it unset,
-    /// not at the lesson's 500: the layers of [`crate::presets::resolve`] supply it.)
+    /// not at the lesson's 500: the layers of [`Registry::resolve`](crate::Registry::resolve) supply it.)
     #[serde(default = "unset")]
     pub episodes: Option<usize>,
     /// The budget of A2C and PPO, in environment steps (CleanRL's `total_timesteps`):

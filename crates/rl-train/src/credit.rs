@@ -4,7 +4,7 @@
 use burn::optim::GradientsParams;
 use burn::prelude::*;
 use burn::tensor::backend::AutodiffBackend;
-use rl_models::{ActionHead, ActorCritic};
+use rl_models::{ActionBatch, ActionHead, ActorCritic};
 
 use crate::grad_clip::global_norm;
 
@@ -32,7 +32,7 @@ pub fn grad_log_prob_norms<B: AutodiffBackend>(
             );
             let a = &actions[t * width..(t + 1) * width];
             let ints: Vec<i64> = a.iter().map(|&x| x as i64).collect();
-            let batch = crate::learner::action_batch(head, &ints, a, 1, device);
+            let batch = ActionBatch::from_host(head, &ints, a, 1, device);
             let mask = (mask_width > 0).then(|| {
                 let m = masks[t * mask_width..(t + 1) * mask_width].to_vec();
                 Tensor::<B, 2, Bool>::from_data(TensorData::new(m, [1, mask_width]), device)

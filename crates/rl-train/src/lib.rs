@@ -13,6 +13,7 @@ pub mod collective;
 mod config;
 pub mod credit;
 mod env_source;
+mod error;
 pub mod grad_clip;
 #[cfg(debug_assertions)]
 #[doc(hidden)]
@@ -22,13 +23,15 @@ pub mod loss;
 pub mod memory;
 mod optim;
 pub mod presets;
+mod registry;
+mod report;
 pub mod rollout;
 
 pub use actor::{Acting, Actor, Agent, head_for};
 pub use config::{Algo, ConfigError, Recipe, TrainConfig};
-pub use env_source::{EnvSource, Registry};
-pub use learner::{
-    EpisodeRecord, Learner, LearnerState, TrainError, UpdateReport, WorkerState, fresh_normalizer,
-    model_config,
-};
+pub use env_source::EnvSource;
+pub use error::TrainError;
+pub use learner::{Learner, LearnerState, WorkerState, fresh_normalizer, model_config};
 pub use optim::{OptimizerKind, OptimizerSettings};
+pub use registry::Registry;
+pub use report::{EpisodeRecord, UpdateReport};

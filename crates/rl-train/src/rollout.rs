@@ -12,12 +12,14 @@
 //! copies any set of rows into a [`Minibatch`] in one pass per column, never one tensor
 //! call per row.
 
-use burn::prelude::Backend;
+use burn::prelude::*;
 use rl_core::rng::Rng;
 use rl_core::{Actions, Normalizer, VectorEnv};
+use rl_models::{ActionBatch, ActionHead};
 
 use crate::actor::Actor;
-use crate::learner::{EpisodeRecord, TrainError};
+use crate::error::TrainError;
+use crate::report::EpisodeRecord;
 
 /// How long a rollout is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -383,6 +385,25 @@ pub struct Minibatch {
 }
 
 impl Minibatch {
+    /// The observations, actions and action masks (when it holds any) as tensors on
+    /// backend `B`, for a policy with `head` on observations of `obs_dim`.
+    #[allow(clippy::type_complexity)]
+    pub fn tensors<B: Backend>(
+        &self,
+        obs_dim: usize,
+        head: &ActionHead,
+        device: &B::Device,
+    ) -> (Tensor<B, 2>, ActionBatch<B>, Option<Tensor<B, 2, Bool>>) {
+        let rows = self.obs.len() / obs_dim;
+        let obs = Tensor::from_data(TensorData::new(self.obs.clone(), [rows, obs_dim]), device);
+        let actions = ActionBatch::from_host(head, &self.discrete, &self.continuous, rows, device);
+        let masks = (!self.masks.is_empty()).then(|| {
+            let w = self.masks.len() / rows;
+            Tensor::from_data(TensorData::new(self.masks.clone(), [rows, w]), device)
+        });
+        (obs, actions, masks)
+    }
+
     /// The number of rows.
     pub fn len(&self) -> usize {
         self.advantages.len()

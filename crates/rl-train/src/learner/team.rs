@@ -15,10 +15,12 @@ use rl_core::rng::{self, Rng};
 use rl_models::read_f32;
 use serde::{Deserialize, Serialize};
 
-use super::{EpisodeRecord, Learner, LearnerState, TrainError};
+use super::{Learner, LearnerState};
 use crate::collective::{self, Collective, CollectiveError, f32s_to_u64, gather_f32, u64_to_f32s};
 use crate::config::TrainConfig;
-use crate::env_source::Registry;
+use crate::error::TrainError;
+use crate::registry::Registry;
+use crate::report::EpisodeRecord;
 use crate::rollout::Counters;
 
 /// What a data-parallel worker after the first holds of its own: its generators and

@@ -87,14 +87,9 @@ fn policy_loss_sends_no_gradient_into_the_value_head() {
 #[test]
 fn ppo_and_a2c_presets_improve_on_cartpole() {
     for (algo, steps) in [(Algo::Ppo, 100_000), (Algo::A2c, 200_000)] {
-        let mut cfg = rl_train::presets::resolve(
-            &rl_train::Registry::builtin(),
-            None,
-            Some(algo),
-            Some("CartPole-v1"),
-            true,
-        )
-        .unwrap();
+        let mut cfg = rl_train::Registry::builtin()
+            .resolve(None, Some(algo), Some("CartPole-v1"), true)
+            .unwrap();
         cfg.total_steps = Some(steps);
         cfg.seed = 1;
         let (first, last) = first_and_last(cfg, 20);
@@ -112,14 +107,9 @@ fn ppo_and_a2c_presets_improve_on_cartpole() {
 #[test]
 fn ppo_learns_pendulum_with_gaussian_noise_and_with_gsde() {
     for sde in [false, true] {
-        let mut cfg = rl_train::presets::resolve(
-            &rl_train::Registry::builtin(),
-            None,
-            Some(Algo::Ppo),
-            Some("Pendulum-v1"),
-            true,
-        )
-        .unwrap();
+        let mut cfg = rl_train::Registry::builtin()
+            .resolve(None, Some(Algo::Ppo), Some("Pendulum-v1"), true)
+            .unwrap();
         if sde {
             cfg.use_sde = true;
             cfg.sde_sample_freq = 4;
